@@ -1,0 +1,111 @@
+"""The model card: everything inference needs to use a model, and what it was measured at.
+
+One JSON file sits beside each ONNX file (``model.onnx`` + ``model.json``). The
+training pipeline writes it at export; the classifier reads it to know the
+label set, input geometry, normalisation, alignment and temperature.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ferkit.labels import LabelSet, get_label_set
+
+CARD_FORMAT = 1
+
+
+@dataclass
+class InputSpec:
+    """What the ONNX graph takes: ``(N, channels, size, size)`` float32."""
+
+    size: int = 48
+    channels: int = 1            # 1 = grayscale, 3 = RGB
+    mean: float = 0.5            # x = (pixel / 255 - mean) / std
+    std: float = 0.25
+    clahe: bool = False          # contrast-limited equalisation before normalising
+
+
+@dataclass
+class AlignSpec:
+    """How faces are cut from photos for this model (see :mod:`ferkit.align`)."""
+
+    template: str = "fer2013"    # name of a 5-point template in ferkit.align.TEMPLATES
+    margin: float = 0.0          # extra border as a fraction of the crop size (0 = template framing)
+
+
+@dataclass
+class Metric:
+    """One measured figure, with the data and split it was measured on."""
+
+    name: str                    # e.g. "accuracy", "macro_f1", "ece"
+    value: float
+    dataset: str                 # e.g. "FER2013"
+    split: str                   # e.g. "PrivateTest"
+    samples: int = 0
+    notes: str = ""
+
+
+@dataclass
+class ModelCard:
+    name: str
+    labels: list[str]
+    label_set: str = "custom"
+    architecture: str = ""
+    parameters: int = 0
+    input: InputSpec = field(default_factory=InputSpec)
+    align: AlignSpec = field(default_factory=AlignSpec)
+    temperature: float = 1.0
+    metrics: list[Metric] = field(default_factory=list)
+    training: dict = field(default_factory=dict)   # data, splits, command, config, wall time, hardware
+    ferkit_version: str = ""
+    description: str = ""
+    format: int = CARD_FORMAT
+
+    @property
+    def label_set_obj(self) -> LabelSet:
+        """The card's classes as a :class:`LabelSet`, in model output order."""
+        ls = get_label_set(self.labels)
+        return ls if ls.name != "custom" else LabelSet(self.label_set, tuple(self.labels))
+
+    def metric(self, name: str, split: str | None = None) -> Metric | None:
+        for m in self.metrics:
+            if m.name == name and (split is None or m.split == split):
+                return m
+        return None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelCard":
+        d = dict(d)
+        if d.get("format", CARD_FORMAT) > CARD_FORMAT:
+            raise ValueError(f"model card format {d['format']} is newer than this ferkit "
+                             f"understands ({CARD_FORMAT}); upgrade ferkit")
+        d["input"] = InputSpec(**d.get("input", {}))
+        d["align"] = AlignSpec(**d.get("align", {}))
+        d["metrics"] = [Metric(**m) for m in d.get("metrics", [])]
+        return cls(**d)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "ModelCard":
+        path = Path(path)
+        try:
+            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (json.JSONDecodeError, TypeError, KeyError) as e:
+            raise ValueError(f"{path}: not a valid ferkit model card ({e})") from None
+
+    def save(self, path: str | os.PathLike) -> None:
+        path = Path(path)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n",
+                       encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def card_path_for(onnx_path: str | os.PathLike) -> Path:
+    """The card that belongs to an ONNX file: same name, ``.json``."""
+    return Path(onnx_path).with_suffix(".json")

@@ -1,0 +1,144 @@
+"""Batch augmentation on tensors, so training needs no per-image Python loop.
+
+Geometric jitter (rotation, shift, shear, zoom, flip) and the crop are one
+affine resampling per batch; noise, random erasing and mixup/cutmix follow.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    rotation: float = 15.0      # max degrees, uniform in [-r, r]
+    shift: float = 0.1          # max fraction of the image size
+    shear: float = 0.1          # max shear factor
+    zoom: float = 0.1           # scale uniform in [1 - z, 1 + z]
+    hflip: bool = True
+    noise: float = 0.0          # std of additive Gaussian noise (on [0, 1] pixels)
+    erasing: float = 0.5        # probability of one random-erasing rectangle per image
+    mixup: float = 0.0          # Beta(alpha, alpha); 0 disables
+    cutmix: float = 0.0         # Beta(alpha, alpha); 0 disables
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PRESETS: dict[str, AugmentConfig] = {
+    "none": AugmentConfig(0, 0, 0, 0, False, 0, 0),
+    "light": AugmentConfig(10, 0.05, 0.0, 0.05, True, 0.0, 0.0),
+    "default": AugmentConfig(),
+    # The ResNet50-on-Korean-faces recipe.
+    "korean-resnet50": AugmentConfig(rotation=40, shift=0.07, shear=0.2, zoom=0.2, hflip=True,
+                                     noise=0.03, erasing=0.0),
+}
+
+
+def get_augment(spec: str | dict | AugmentConfig | None) -> AugmentConfig:
+    """A preset by name, a dict of overrides on ``default`` (``{"preset": ..., ...}``), or a config."""
+    if spec is None:
+        return PRESETS["none"]
+    if isinstance(spec, AugmentConfig):
+        return spec
+    if isinstance(spec, str):
+        if spec not in PRESETS:
+            raise KeyError(f"unknown augmentation preset {spec!r}; known: {', '.join(PRESETS)}")
+        return PRESETS[spec]
+    spec = dict(spec)
+    base = PRESETS[spec.pop("preset", "default")]
+    return replace(base, **spec)
+
+
+def _affine_matrices(n: int, cfg: AugmentConfig, crop_scale: float, train: bool,
+                     generator: torch.Generator | None) -> torch.Tensor:
+    """(n, 2, 3) matrices mapping output to input normalized coordinates."""
+    def u(lo, hi):
+        return torch.rand(n, generator=generator) * (hi - lo) + lo
+
+    if not train:
+        theta = torch.zeros(n, 2, 3)
+        theta[:, 0, 0] = theta[:, 1, 1] = crop_scale
+        return theta
+    ang = u(-cfg.rotation, cfg.rotation) * math.pi / 180
+    zoom = u(1 - cfg.zoom, 1 + cfg.zoom)
+    sh = u(-cfg.shear, cfg.shear)
+    # The crop may land anywhere inside the image, plus the configured shift.
+    max_t = (1 - crop_scale) + 2 * cfg.shift
+    tx, ty = u(-max_t, max_t), u(-max_t, max_t)
+    cos, sin = torch.cos(ang), torch.sin(ang)
+    s = crop_scale / zoom
+    a = torch.stack([torch.stack([cos, -sin + sh * cos], 1),
+                     torch.stack([sin, cos + sh * sin], 1)], 1) * s[:, None, None]
+    if cfg.hflip:
+        flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+        a[:, :, 0] *= flip[:, None]
+    return torch.cat([a, torch.stack([tx, ty], 1)[:, :, None]], 2)
+
+
+def augment_batch(x: torch.Tensor, cfg: AugmentConfig, out_size: int, train: bool = True,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Warp a float batch ``(N, C, H, W)`` in [0, 1] to ``(N, C, out_size, out_size)``.
+
+    In evaluation (``train=False``) this is the deterministic centre crop.
+    """
+    n, c, h, _ = x.shape
+    crop_scale = out_size / h
+    if not train and out_size == h:
+        return x
+    theta = _affine_matrices(n, cfg, crop_scale, train, generator).to(x)
+    grid = F.affine_grid(theta, (n, c, out_size, out_size), align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    if not train:
+        return out
+    if cfg.noise > 0:
+        out = (out + torch.randn(out.shape, generator=generator).to(out) * cfg.noise).clamp_(0, 1)
+    if cfg.erasing > 0:
+        out = _random_erase(out, cfg.erasing, generator)
+    return out
+
+
+def _random_erase(x: torch.Tensor, p: float, generator) -> torch.Tensor:
+    n, c, h, w = x.shape
+    area = torch.rand(n, generator=generator) * 0.3 + 0.02
+    ratio = torch.exp(torch.rand(n, generator=generator) * (math.log(3.3) - math.log(0.3))
+                      + math.log(0.3))
+    eh = (torch.sqrt(area * ratio) * h).clamp(1, h).long()
+    ew = (torch.sqrt(area / ratio) * w).clamp(1, w).long()
+    y0 = (torch.rand(n, generator=generator) * (h - eh + 1)).long()
+    x0 = (torch.rand(n, generator=generator) * (w - ew + 1)).long()
+    yy = torch.arange(h)[None, :, None]
+    xx = torch.arange(w)[None, None, :]
+    box = ((yy >= y0[:, None, None]) & (yy < (y0 + eh)[:, None, None])
+           & (xx >= x0[:, None, None]) & (xx < (x0 + ew)[:, None, None]))
+    box &= (torch.rand(n, generator=generator) < p)[:, None, None]
+    fill = torch.rand(x.shape, generator=generator).to(x)
+    return torch.where(box[:, None].to(x.device), fill, x)
+
+
+def mix_batch(x: torch.Tensor, y: torch.Tensor, cfg: AugmentConfig,
+              generator: torch.Generator | None = None):
+    """Mixup or cutmix (chosen at random when both are on) on a batch with soft targets ``y``."""
+    modes = [m for m, a in (("mixup", cfg.mixup), ("cutmix", cfg.cutmix)) if a > 0]
+    if not modes:
+        return x, y
+    mode = modes[int(torch.randint(len(modes), (1,), generator=generator))]
+    alpha = cfg.mixup if mode == "mixup" else cfg.cutmix
+    lam = float(torch.distributions.Beta(alpha, alpha).sample())
+    perm = torch.randperm(x.shape[0], generator=generator)
+    if mode == "mixup":
+        x = lam * x + (1 - lam) * x[perm]
+    else:
+        h, w = x.shape[-2:]
+        rh, rw = int(h * math.sqrt(1 - lam)), int(w * math.sqrt(1 - lam))
+        cy, cx = int(torch.randint(h, (1,), generator=generator)), int(torch.randint(w, (1,), generator=generator))
+        y0, y1 = max(cy - rh // 2, 0), min(cy + rh // 2, h)
+        x0, x1 = max(cx - rw // 2, 0), min(cx + rw // 2, w)
+        x = x.clone()
+        x[..., y0:y1, x0:x1] = x[perm][..., y0:y1, x0:x1]
+        lam = 1 - (y1 - y0) * (x1 - x0) / (h * w)
+    return x, lam * y + (1 - lam) * y[perm]

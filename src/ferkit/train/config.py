@@ -1,0 +1,94 @@
+"""Training run configuration (a dataclass, read from / written to JSON or YAML)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+
+@dataclass
+class DataConfig:
+    """Where the training data comes from.
+
+    ``kind``: ``fer2013`` (``path``), ``ferplus`` (``path`` + ``votes``, ``label_mode``
+    ``majority`` or ``soft``), ``folder`` (``path`` = ``root/<label>/<image>``) or
+    ``filenames`` (``path`` + ``pattern``). Folder/filename sets are split by
+    ``val_fraction``/``test_fraction`` unless they carry splits.
+    """
+
+    kind: str = "fer2013"
+    path: str = "../shared/data/fer2013/fer2013.csv.gz"
+    votes: str | None = None
+    label_mode: str = "hard"
+    pattern: str | None = None
+    label_set: str | None = None
+    train_split: str = "Training"
+    val_split: str = "PublicTest"
+    test_split: str = "PrivateTest"
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    preprocess: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    name: str = "run"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: str = "fercnn_s"
+    channels: int = 1
+    image_size: int = 48          # stored images are resized to this
+    input_size: int = 40          # crop fed to the network
+    drop_rate: float = 0.4
+    augment: str | dict = "default"
+    optimizer: str = "sgd"        # sgd | adamw | adam | rmsprop
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"      # cosine | step | constant
+    step_size: int = 20
+    step_gamma: float = 0.1
+    warmup_epochs: int = 2
+    epochs: int = 60
+    batch_size: int = 128
+    label_smoothing: float = 0.0
+    balance: str = "none"         # none | sampler | loss
+    early_stopping: int = 0       # patience in epochs on validation accuracy; 0 = off
+    seed: int = 0
+    amp: bool = True              # bf16 on CPUs that support it, fp16 on CUDA
+    threads: int = 0              # torch CPU threads; 0 = torch's default
+    max_train_samples: int = 0    # 0 = all; for quick experiments and tests
+    mean: float = 0.5
+    std: float = 0.25
+    notes: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        d = dict(d)
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+        if isinstance(d.get("data"), dict):
+            dk = {f.name for f in fields(DataConfig)}
+            bad = set(d["data"]) - dk
+            if bad:
+                raise ValueError(f"unknown data option(s): {', '.join(sorted(bad))}")
+            d["data"] = DataConfig(**d["data"])
+        return cls(**d)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainConfig":
+        path = Path(path)
+        text = path.read_text()
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            return cls.from_dict(yaml.safe_load(text))
+        return cls.from_dict(json.loads(text))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")

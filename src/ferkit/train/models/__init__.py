@@ -1,0 +1,54 @@
+"""Model registry: ``create_model(name, num_classes, in_chans)``.
+
+ferkit's own architectures register themselves with :func:`register_model`;
+any other name is handed to timm (``pip install ferkit[train]``), from scratch.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch.nn as nn
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+# Short names users type, mapped to timm's.
+TIMM_ALIASES = {
+    "resnet18": "resnet18",
+    "resnet50": "resnet50",
+    "mobilenetv3_large": "mobilenetv3_large_100",
+    "mobilenetv3_small": "mobilenetv3_small_100",
+    "efficientnet_b0": "efficientnet_b0",
+    "inception_resnet_v2": "inception_resnet_v2",
+}
+
+
+def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    _REGISTRY[fn.__name__] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    """ferkit's own architectures plus the timm shorthands."""
+    return sorted(_REGISTRY) + sorted(TIMM_ALIASES)
+
+
+def create_model(name: str, num_classes: int, in_chans: int = 1, drop_rate: float = 0.0,
+                 **kwargs) -> nn.Module:
+    """Build an untrained model by name (no pretrained weights are ever fetched)."""
+    if name in _REGISTRY:
+        return _REGISTRY[name](num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate,
+                               **kwargs)
+    try:
+        import timm
+    except ImportError as e:
+        raise ImportError(f"model {name!r} needs timm: pip install 'ferkit[train]'") from e
+    timm_name = TIMM_ALIASES.get(name, name)
+    if timm_name not in timm.list_models():
+        raise KeyError(f"unknown model {name!r}; ferkit models: {', '.join(sorted(_REGISTRY))}; "
+                       "or any timm architecture name")
+    return timm.create_model(timm_name, pretrained=False, num_classes=num_classes,
+                             in_chans=in_chans, drop_rate=drop_rate, **kwargs)
+
+
+from . import cnn  # noqa: E402,F401  (registers ferkit's own models)
