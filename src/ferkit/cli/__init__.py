@@ -1,0 +1,16 @@
+"""The ``ferkit`` command line: a thin shell over the Python API.
+
+Each sub-module registers its commands on :data:`app`.
+Exit codes: 0 all inputs succeeded, 1 some failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="ferkit: facial expression recognition in photos, videos and streams.")
+
+
+def main() -> None:
+    app()
