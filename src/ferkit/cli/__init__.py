@@ -14,3 +14,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 
 def main() -> None:
     app()
+
+
+from . import analyze  # noqa: E402,F401
