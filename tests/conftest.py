@@ -48,3 +48,11 @@ def fer2013_csv(shared_data) -> Path:
 @pytest.fixture(scope="session")
 def ferplus_votes(shared_data) -> Path:
     return _need(shared_data / "fer2013" / "fer2013new.csv")
+
+
+@pytest.fixture(scope="session")
+def fer2013_dataset(fer2013_csv):
+    """FER2013 as a :class:`~ferkit.train.datasets.FaceDataset` (decoded once, then cached)."""
+    from ferkit.train.datasets import load_fer2013
+
+    return load_fer2013(fer2013_csv)

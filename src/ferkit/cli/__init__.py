@@ -17,3 +17,4 @@ def main() -> None:
 
 
 from . import analyze  # noqa: E402,F401
+from . import train  # noqa: E402,F401

@@ -1,6 +1,27 @@
-"""Training, evaluation and export of expression models (``pip install 'ferkit[train]'``)."""
+"""Training, evaluation and export of expression models (``pip install 'ferkit[train]'``).
+
+Names are imported on first use: configs, dataset loaders and the evaluation
+of ONNX models work without torch; training, checkpoints and export need it.
+"""
+
+from __future__ import annotations
+
+import importlib
 
 from .config import DataConfig, TrainConfig
-from .trainer import TrainResult, train
 
-__all__ = ["DataConfig", "TrainConfig", "TrainResult", "train"]
+_EXPORTS = {
+    "train": "ferkit.train.trainer", "TrainResult": "ferkit.train.trainer",
+    "load_checkpoint": "ferkit.train.checkpoint",
+    "evaluate_checkpoint": "ferkit.train.evaluate", "evaluate_onnx": "ferkit.train.evaluate",
+    "fit_temperature": "ferkit.train.calibrate", "export_onnx": "ferkit.train.export",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'ferkit.train' has no attribute {name!r}")
+
+
+__all__ = ["DataConfig", "TrainConfig", *_EXPORTS]

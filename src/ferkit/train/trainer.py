@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from .augment import augment_batch, get_augment, mix_batch
 from .config import TrainConfig
 from .datasets import FaceDataset, load_dataset
+from .datasets.base import stratified_split
 from .models import create_model
 
 CHECKPOINT_VERSION = 1
@@ -50,6 +51,14 @@ def images_to_tensor(images: np.ndarray, channels: int) -> torch.Tensor:
     # RGB -> gray with ITU-R BT.601 weights, as OpenCV does.
     w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
     return (t.float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+
+
+def model_images(images: np.ndarray, cfg: TrainConfig) -> torch.Tensor:
+    """A dataset's uint8 images as the model's uint8 ``(N, C, image_size, image_size)``."""
+    x = images_to_tensor(images, cfg.channels)
+    if x.shape[-1] != cfg.image_size:
+        x = F.interpolate(x.float(), size=cfg.image_size, mode="area").round().byte()
+    return x
 
 
 def normalize(x: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
@@ -128,15 +137,7 @@ def split_dataset(ds: FaceDataset, cfg: TrainConfig) -> Splits:
     if d.train_split in present and d.val_split in present:
         test = ds.select_split(d.test_split) if d.test_split in present else None
         return Splits(ds.select_split(d.train_split), ds.select_split(d.val_split), test)
-    rng = np.random.default_rng(cfg.seed)
-    labels = ds.hard_targets
-    split = np.full(len(ds), "train", dtype=object)
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        n_val = int(round(len(idx) * d.val_fraction))
-        n_test = int(round(len(idx) * d.test_fraction))
-        split[idx[:n_val]] = "val"
-        split[idx[n_val:n_val + n_test]] = "test"
+    split = stratified_split(ds.hard_targets, d.val_fraction, d.test_fraction, cfg.seed)
     ds.split = split
     return Splits(ds.select_split("train"), ds.select_split("val"),
                   ds.select_split("test") if (split == "test").any() else None)
@@ -186,7 +187,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True,
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
 
-    ds = dataset if dataset is not None else load_dataset(cfg.data)
+    ds = dataset if dataset is not None else load_dataset(cfg.data, cfg.image_size, cfg.channels,
+                                                          progress)
     splits = split_dataset(ds, cfg)
     train_ds = splits.train
     if cfg.max_train_samples and len(train_ds) > cfg.max_train_samples:
@@ -194,13 +196,10 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True,
         train_ds = train_ds.subset(np.sort(rng.choice(len(train_ds), cfg.max_train_samples,
                                                       replace=False)))
     num_classes = len(ds.label_set)
-    x_train = images_to_tensor(train_ds.images, cfg.channels)
+    x_train = model_images(train_ds.images, cfg)
     y_train = torch.from_numpy(train_ds.targets)
-    x_val = images_to_tensor(splits.val.images, cfg.channels)
+    x_val = model_images(splits.val.images, cfg)
     y_val = torch.from_numpy(splits.val.hard_targets)
-    if x_train.shape[-1] != cfg.image_size:
-        x_train = F.interpolate(x_train.float(), size=cfg.image_size, mode="area").round().byte()
-        x_val = F.interpolate(x_val.float(), size=cfg.image_size, mode="area").round().byte()
 
     counts = np.bincount(train_ds.hard_targets, minlength=num_classes).astype(np.float64)
     class_weights = None

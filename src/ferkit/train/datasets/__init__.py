@@ -4,17 +4,44 @@ from __future__ import annotations
 
 from .base import FaceDataset
 from .fer2013 import load_fer2013, load_ferplus
+from .filenames import load_filenames
+from .folders import load_folder
+from .preprocess import PreprocessOptions, apply_clahe
 
-__all__ = ["FaceDataset", "load_fer2013", "load_ferplus", "load_dataset"]
+__all__ = ["FaceDataset", "PreprocessOptions", "load_dataset", "load_fer2013", "load_ferplus",
+           "load_filenames", "load_folder"]
+
+DATA_KINDS = ("fer2013", "ferplus", "folder", "filenames")
 
 
-def load_dataset(data) -> FaceDataset:
-    """Load the dataset a :class:`~ferkit.train.config.DataConfig` describes."""
-    if data.kind == "fer2013":
-        return load_fer2013(data.path)
-    if data.kind == "ferplus":
-        if not data.votes:
-            raise ValueError("data.kind 'ferplus' needs data.votes (fer2013new.csv)")
-        mode = "soft" if data.label_mode == "soft" else "majority"
-        return load_ferplus(data.path, data.votes, mode)
-    raise ValueError(f"unknown data kind {data.kind!r}")
+def load_dataset(data, image_size: int = 48, channels: int = 1,
+                 progress: bool = True) -> FaceDataset:
+    """Load the dataset a :class:`~ferkit.train.config.DataConfig` describes.
+
+    Image files are cropped at ``image_size`` with ``channels`` unless
+    ``data.preprocess`` says otherwise. FER2013 rows are crops already; of the
+    preprocessing options only ``clahe`` applies to them.
+    """
+    pre = dict(data.preprocess or {})
+    if data.kind in ("fer2013", "ferplus"):
+        other = set(pre) - {"clahe"}
+        if other:
+            raise ValueError(f"preprocess option(s) {', '.join(sorted(other))} apply to image "
+                             f"files, not to {data.kind} rows (only 'clahe' does)")
+        if data.kind == "fer2013":
+            ds = load_fer2013(data.path)
+        else:
+            if not data.votes:
+                raise ValueError("data.kind 'ferplus' needs data.votes (fer2013new.csv)")
+            mode = "soft" if data.label_mode == "soft" else "majority"
+            ds = load_ferplus(data.path, data.votes, mode)
+        if pre.get("clahe"):
+            ds.images = apply_clahe(ds.images)
+            ds.info["clahe"] = True
+        return ds
+    opts = PreprocessOptions.from_dict(pre, size=image_size, channels=channels)
+    if data.kind == "folder":
+        return load_folder(data.path, data.label_set, opts, progress)
+    if data.kind == "filenames":
+        return load_filenames(data.path, data.pattern, data.label_set, opts, progress)
+    raise ValueError(f"unknown data kind {data.kind!r}; known: {', '.join(DATA_KINDS)}")

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from ferkit.labels import LabelSet
+
+
+def cache_dir() -> Path:
+    """Where loaders cache decoded data: ``$FERKIT_CACHE`` or ``~/.cache/ferkit``."""
+    return Path(os.environ.get("FERKIT_CACHE", Path.home() / ".cache" / "ferkit"))
+
+
+def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: float,
+                     seed: int) -> np.ndarray:
+    """Split name (``train``, ``val``, ``test``) per sample, stratified by class and seeded."""
+    rng = np.random.default_rng(seed)
+    split = np.full(len(labels), "train", dtype=object)
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        n_val = int(round(len(idx) * val_fraction))
+        n_test = int(round(len(idx) * test_fraction))
+        split[idx[:n_val]] = "val"
+        split[idx[n_val:n_val + n_test]] = "test"
+    return split
 
 
 @dataclass

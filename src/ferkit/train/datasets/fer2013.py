@@ -12,16 +12,12 @@ import numpy as np
 
 from ferkit.labels import FER7, FERPLUS8
 
-from .base import FaceDataset
+from .base import FaceDataset, cache_dir
 
 FER2013_SPLITS = ("Training", "PublicTest", "PrivateTest")
 # FER+ vote columns, in file order.
 FERPLUS_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust",
                    "fear", "contempt", "unknown", "NF")
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("FERKIT_CACHE", Path.home() / ".cache" / "ferkit"))
 
 
 def _open_text(path: Path):
@@ -62,7 +58,7 @@ def load_fer2013(path: str | os.PathLike, cache: bool = True) -> FaceDataset:
         raise FileNotFoundError(f"FER2013 file not found: {path}")
     st = path.stat()
     key = hashlib.sha1(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
-    cached = _cache_dir() / f"fer2013-{key}.npz"
+    cached = cache_dir() / f"fer2013-{key}.npz"
     if cache and cached.is_file():
         z = np.load(cached, allow_pickle=True)
         images, emotions, usages = z["images"], z["emotions"], z["usages"]

@@ -1,0 +1,185 @@
+"""``ferkit train``, ``ferkit evaluate`` and ``ferkit export``.
+
+Training, checkpoints and export need PyTorch (``pip install 'ferkit[train]'``);
+it is imported inside the commands, so inference-only installs still start, and
+evaluating an ONNX model needs only ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from . import app
+
+err = Console(stderr=True)
+console = Console()
+
+
+def _require_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        err.print("[red]error:[/red] this command needs PyTorch, which is not installed: "
+                  "pip install 'ferkit[train]'")
+        raise typer.Exit(2) from None
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)
+
+
+def _load_config(config: str):
+    from ferkit.train.config import TrainConfig
+
+    path = Path(config)
+    if not path.is_file():
+        packaged = Path(__file__).resolve().parents[1] / "configs" / f"{config}.json"
+        if not packaged.is_file():
+            _fail(f"config not found: {config} (a .json/.yaml file or a packaged config name)")
+        path = packaged
+    try:
+        return TrainConfig.load(path)
+    except (ValueError, TypeError) as e:
+        _fail(f"{path}: {e}")
+
+
+@app.command("train")
+def train_command(
+    config: str = typer.Argument(..., help="Training config (.json or .yaml), or a packaged config name such as default_fer7."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default: runs/<config name>)."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from <out>/last.ckpt when it exists."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Override the config's epochs."),
+    model: Optional[str] = typer.Option(None, "--model", help="Override the architecture (fercnn_s/m/l or a timm name)."),
+    lr: Optional[float] = typer.Option(None, "--lr", min=0.0, help="Override the learning rate."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Override the batch size."),
+    data: Optional[str] = typer.Option(None, "--data", help="Override data.path."),
+    max_train_samples: Optional[int] = typer.Option(None, "--max-train-samples", min=0, help="Train on a random subset of this size."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=0, help="torch CPU threads (0 = torch's default)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Override the random seed."),
+    experiment_log: Optional[Path] = typer.Option(None, "--experiment-log", help="Append one row per finished run to this CSV."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train an expression model from a config; checkpoints every epoch and resumes."""
+    _require_torch()
+    from ferkit.train.trainer import train
+
+    cfg = _load_config(config)
+    overrides = {"epochs": epochs, "model": model, "lr": lr, "batch_size": batch_size,
+                 "max_train_samples": max_train_samples, "threads": threads, "seed": seed}
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(cfg, key, value)
+    if data is not None:
+        cfg.data.path = data
+    out = out or Path("runs") / cfg.name
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "command.json").write_text(json.dumps(
+        {"argv": ["ferkit", *sys.argv[1:]], "cwd": str(Path.cwd()),
+         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=2) + "\n")
+    try:
+        result = train(cfg, out, resume=resume, progress=not quiet, experiment_log=experiment_log)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        _fail(str(e))
+    console.print(f"best validation accuracy {result.best_val_accuracy:.4f} at epoch "
+                  f"{result.best_epoch} of {result.epochs_run}; checkpoint {result.best_checkpoint}")
+
+
+@app.command("evaluate")
+def evaluate_command(
+    model: str = typer.Argument(..., help="A checkpoint (.ckpt), an .onnx file with its card, or a packaged model name."),
+    data: Optional[str] = typer.Option(None, "--data", help="FER2013 CSV, a folder of class folders, a folder of labelled file names (with --pattern), or a data config (.json/.yaml). Default: the model's training data."),
+    votes: Optional[str] = typer.Option(None, "--votes", help="FER+ votes (fer2013new.csv): evaluate on FER+ labels."),
+    label_mode: str = typer.Option("majority", "--label-mode", help="FER+ labels: majority (or soft: its argmax)."),
+    pattern: Optional[str] = typer.Option(None, "--pattern", help="Regex with a named group 'label' matched on file names."),
+    label_set: Optional[str] = typer.Option(None, "--label-set", help="Label set of folder/file-name data (default: inferred)."),
+    detector: Optional[str] = typer.Option(None, "--detector", help="Detect and align faces in raw photos with this detector."),
+    split: Optional[str] = typer.Option(None, "--split", help="Split to evaluate (default: the test split, e.g. PrivateTest); 'all' for everything."),
+    tta: Optional[str] = typer.Option(None, "--tta", help="Checkpoints: none, flip (default) or ten-crop. ONNX models carry theirs in the graph."),
+    temperature: float = typer.Option(1.0, "--temperature", min=1e-3, help="Checkpoints: softmax temperature."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write report.json, confusion.png and reliability.png here."),
+    threads: int = typer.Option(0, "--threads", min=0, help="ONNX Runtime threads (0 = automatic)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Accuracy, per-class precision/recall/F1, macro-F1, confusion matrix and calibration (ECE)."""
+    from ferkit.train.evaluate import TTA_MODES, data_config_for, evaluate_onnx
+
+    if tta is not None and tta not in TTA_MODES:
+        raise typer.BadParameter(f"must be one of {', '.join(TTA_MODES)}", param_hint="--tta")
+    data_cfg = None
+    if data is not None:
+        pre = {"detector": detector} if detector else None
+        data_cfg = data_config_for(data, votes, pattern, label_mode, label_set, pre)
+    elif votes or pattern or detector:
+        raise typer.BadParameter("needs --data", param_hint="--votes/--pattern/--detector")
+    is_checkpoint = model.endswith((".ckpt", ".pt", ".pth"))
+    try:
+        if is_checkpoint:
+            _require_torch()
+            from ferkit.train.evaluate import evaluate_checkpoint
+
+            report = evaluate_checkpoint(model, data_cfg, split, tta or "flip", temperature,
+                                         out_dir=out, progress=not quiet)
+        else:
+            from ferkit.train.evaluate import load_onnx_model
+
+            clf = load_onnx_model(model, threads)
+            baked = clf.card.training.get("export", {}).get("tta", "none")
+            if tta is not None and tta != baked:
+                raise typer.BadParameter(f"this ONNX model's graph does TTA {baked!r}; "
+                                         "--tta applies to checkpoints", param_hint="--tta")
+            report = evaluate_onnx(clf, data_cfg, split, out_dir=out, progress=not quiet)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        _fail(str(e))
+    console.print(report.table())
+    if out is not None:
+        console.print(f"report: {out / 'report.json'}; plots: {out / 'confusion.png'}, "
+                      f"{out / 'reliability.png'}")
+
+
+@app.command("export")
+def export_command(
+    checkpoint: Path = typer.Argument(..., help="Training checkpoint (best.ckpt)."),
+    out: Path = typer.Option(..., "--out", "-o", help="ONNX file to write; its model card goes beside it (.json)."),
+    calibrate: bool = typer.Option(True, "--calibrate/--no-calibrate", help="Fit the softmax temperature on the validation split."),
+    quantize: Optional[str] = typer.Option(None, "--quantize", help="Also write an int8 copy: static or dynamic (accuracy measured)."),
+    flip: bool = typer.Option(True, "--flip/--no-flip", help="Average the mirrored view inside the graph (as validation did)."),
+    weights: str = typer.Option("float16", "--weights", help="Store weights as float16 (half the size) or float32."),
+    name: Optional[str] = typer.Option(None, "--name", help="Model name in the card (default: the file name)."),
+    data: Optional[str] = typer.Option(None, "--data", help="Override data.path of the checkpoint's config (for calibration and metrics)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+) -> None:
+    """Export a checkpoint to ONNX with its model card (measured metrics, temperature, provenance)."""
+    _require_torch()
+    from ferkit.train.checkpoint import load_checkpoint
+    from ferkit.train.export import QUANTIZE_MODES, WEIGHT_FORMATS, export_onnx
+
+    if quantize is not None and quantize not in QUANTIZE_MODES:
+        raise typer.BadParameter(f"must be one of {', '.join(QUANTIZE_MODES)}", param_hint="--quantize")
+    if weights not in WEIGHT_FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(WEIGHT_FORMATS)}", param_hint="--weights")
+    try:
+        ck = load_checkpoint(checkpoint)
+        if data is not None:
+            ck.config.data.path = data
+        result = export_onnx(ck, out, name=name, flip_tta=flip, weights=weights,
+                             calibrate=calibrate, quantize=quantize, progress=not quiet)
+    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as e:
+        _fail(str(e))
+    card = result.card
+    console.print(f"wrote {result.onnx_path} ({result.onnx_path.stat().st_size / 1e6:.1f} MB) and "
+                  f"its card; parity with torch {result.parity_max_abs_diff:.1e}; "
+                  f"temperature {card.temperature:.3f}")
+    for m in card.metrics:
+        console.print(f"  {m.name} {m.value:.4f} on {m.dataset} {m.split} ({m.samples})")
+    if result.quantized is not None:
+        q = card.training["export"]["quantized"]
+        console.print(f"int8 ({quantize}): {result.quantized} ({q['file_bytes'] / 1e6:.1f} MB), "
+                      f"accuracy {q['accuracy']:.4f} on {q['split']}")

@@ -1,0 +1,65 @@
+"""Labels carried in file names, e.g. ``(title)_(gender)_(age)_(emotion)_(date).jpg``.
+
+The pattern is a regular expression matched against the whole file name
+without its extension; its named group ``label`` is the expression and an
+optional group ``split`` names the split. The default fits the Korean
+emotion-photo naming ``<title>_<gender>_<age>_<emotion>_<date>`` (the title may
+itself contain underscores), where the emotion is ``기쁨``, ``당황``, ``분노``,
+``슬픔``, ``중립`` (Korean-5) or also ``불안``, ``상처`` (Korean-7).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from pathlib import Path
+
+from ferkit.labels import LabelSet
+
+from .base import FaceDataset
+from .files import dataset_from_files, list_images
+from .preprocess import EXAMPLES, PreprocessOptions
+
+DEFAULT_PATTERN = (r"(?P<title>.+)_(?P<gender>[^_]+)_(?P<age>[^_]+)_(?P<label>[^_]+)"
+                   r"_(?P<date>[^_]+)")
+
+
+def compile_pattern(pattern: str | None) -> re.Pattern:
+    rx = re.compile(pattern or DEFAULT_PATTERN)
+    if "label" not in rx.groupindex:
+        raise ValueError(f"file-name pattern {rx.pattern!r} has no named group 'label', "
+                         "e.g. (?P<label>[^_]+)")
+    return rx
+
+
+def load_filenames(root: str | os.PathLike, pattern: str | None = None,
+                   label_set: LabelSet | str | None = None,
+                   preprocess: PreprocessOptions | dict | None = None,
+                   progress: bool = True) -> FaceDataset:
+    """Images under ``root`` (recursive) labelled by their file names.
+
+    Files whose name does not match ``pattern`` are counted in
+    ``info["unparsed"]`` with examples; names that match but carry an unknown
+    label are counted in ``info["unknown_labels"]``.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset folder not found: {root}")
+    rx = compile_pattern(pattern)
+    opts = preprocess if isinstance(preprocess, PreprocessOptions) else \
+        PreprocessOptions.from_dict(preprocess)
+    with_split = "split" in rx.groupindex
+    files, names, splits, unparsed = [], [], [], []
+    for path in list_images(root):
+        m = rx.fullmatch(unicodedata.normalize("NFC", path.stem))
+        if m is None:
+            unparsed.append(str(path.relative_to(root)))
+            continue
+        files.append(path)
+        names.append(m.group("label"))
+        splits.append(m.group("split") if with_split else "")
+    info = {"path": str(root), "pattern": rx.pattern,
+            "unparsed": {"count": len(unparsed), "examples": unparsed[:EXAMPLES]}}
+    return dataset_from_files(files, names, splits if with_split else None, root, label_set,
+                              opts, f"filenames:{root.name}", info, progress)

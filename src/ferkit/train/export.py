@@ -1,0 +1,408 @@
+"""Checkpoint → ONNX model + model card, measured on the exported file itself.
+
+The graph takes ``(N, C, image_size, image_size)`` float32, normalised with
+the card's mean/std, centre-crops to the network's ``input_size`` when that is
+smaller, optionally averages the logits of the mirrored view (flip TTA, as
+validation during training), and returns logits; the batch axis is dynamic.
+Weights are stored as float16 by default (computed in float32; half the file
+size). Every figure written into the card is measured by running the written
+ONNX file through :class:`ferkit.classify.ExpressionClassifier`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import platform
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ferkit.card import AlignSpec, InputSpec, ModelCard, card_path_for
+
+from .calibrate import fit_temperature
+from .checkpoint import LoadedCheckpoint, load_checkpoint
+from .config import TrainConfig
+from .evaluate import _with_clahe, evaluate_onnx, load_onnx_model, onnx_outputs, pick_split
+
+OPSET = 18
+PARITY_TOLERANCE = 1e-4
+WEIGHT_FORMATS = ("float16", "float32")
+QUANTIZE_MODES = ("dynamic", "static")
+
+
+class ExportGraph(nn.Module):
+    """Normalised ``(N, C, image_size, image_size)`` input → logits, crop and flip TTA inside."""
+
+    def __init__(self, model: nn.Module, image_size: int, input_size: int, flip: bool) -> None:
+        super().__init__()
+        margin = image_size - input_size
+        if margin < 0 or margin % 2:
+            raise ValueError(f"export needs image_size - input_size to be even and >= 0, "
+                             f"got {image_size} - {input_size}")
+        self.model = model
+        self.lo, self.hi = margin // 2, margin // 2 + input_size
+        self.flip = flip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[..., self.lo:self.hi, self.lo:self.hi]
+        if not self.flip:
+            return self.model(x)
+        # One pass over the batch and its mirror, so the graph holds each weight once.
+        n = x.shape[0]
+        logits = self.model(torch.cat([x, x.flip(-1)]))
+        return (logits[:n] + logits[n:]) / 2
+
+
+def fold_batchnorm(module: nn.Module) -> nn.Module:
+    """A copy with every ``Conv2d`` directly followed by ``BatchNorm2d`` in a
+    ``Sequential`` merged into one convolution (eval mode; same function)."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    folded = copy.deepcopy(module).eval()
+    for seq in folded.modules():
+        if not isinstance(seq, nn.Sequential):
+            continue
+        for i in range(len(seq) - 1):
+            if isinstance(seq[i], nn.Conv2d) and isinstance(seq[i + 1], nn.BatchNorm2d):
+                seq[i] = fuse_conv_bn_eval(seq[i], seq[i + 1])
+                seq[i + 1] = nn.Identity()
+    return folded
+
+
+def round_weights_to_float16(module: nn.Module) -> nn.Module:
+    """A copy whose weight tensors (2-D and up) hold float16-representable values.
+
+    Batch norms are folded first, so the exported graph's weights are exactly
+    these tensors and storing them as float16 loses nothing further.
+    """
+    rounded = fold_batchnorm(module)
+    with torch.no_grad():
+        for p in rounded.parameters():
+            if p.ndim >= 2:
+                p.copy_(p.half().float())
+    return rounded
+
+
+def _store_float16(path: Path) -> int:
+    """Store float32 initializers of 2+ dims that are exactly float16 as float16 + Cast."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    m = onnx.load(str(path))
+    g = m.graph
+    casts, converted = [], 0
+    for init in list(g.initializer):
+        if init.data_type != onnx.TensorProto.FLOAT or len(init.dims) < 2:
+            continue
+        w = numpy_helper.to_array(init)
+        h = w.astype(np.float16)
+        if not np.array_equal(h.astype(np.float32), w):
+            continue
+        new = numpy_helper.from_array(h, init.name + "_fp16")
+        g.initializer.remove(init)
+        g.initializer.append(new)
+        casts.append(helper.make_node("Cast", [new.name], [init.name], to=onnx.TensorProto.FLOAT,
+                                      name=f"cast_{init.name}"))
+        converted += 1
+    for i, node in enumerate(casts):
+        g.node.insert(i, node)
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+    return converted
+
+
+def export_graph(graph: ExportGraph, path: Path, channels: int, image_size: int) -> None:
+    """Write ``graph`` as a single-file ONNX model with a dynamic batch axis."""
+    import warnings
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    example = torch.zeros(2, channels, image_size, image_size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(graph.eval(), (example,), str(path), opset_version=OPSET,
+                          input_names=["input"], output_names=["logits"],
+                          dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
+                          dynamo=True, external_data=False, verbose=False)
+
+
+def onnx_logits(path: Path, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    from ferkit.classify import session_options
+
+    sess = ort.InferenceSession(str(path), session_options(1), providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+
+
+def latency_ms(path: Path, x: np.ndarray, runs: int = 20, threads: int = 1) -> float:
+    """Median wall time of one ONNX Runtime call on ``x``, in milliseconds."""
+    import onnxruntime as ort
+
+    from ferkit.classify import session_options
+
+    sess = ort.InferenceSession(str(path), session_options(threads),
+                                providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    sess.run(None, {name: x})
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        sess.run(None, {name: x})
+        times.append(time.perf_counter() - t)
+    return float(np.median(times) * 1000)
+
+
+@dataclass
+class ExportResult:
+    onnx_path: Path
+    card: ModelCard
+    parity_max_abs_diff: float
+    quantized: Path | None = None
+
+
+def _normalised(images: np.ndarray, cfg: TrainConfig) -> np.ndarray:
+    from ferkit.preprocess import normalize
+
+    return normalize(images, cfg.mean, cfg.std)
+
+
+def _split_or_none(ds, name: str, cfg: TrainConfig):
+    try:
+        return pick_split(ds, name, cfg)
+    except ValueError:
+        return None, None
+
+
+def _command_for(checkpoint: Path) -> list[str] | None:
+    """The command line ``ferkit train`` recorded beside the checkpoint, if any."""
+    f = checkpoint.parent / "command.json"
+    if f.is_file():
+        return json.loads(f.read_text(encoding="utf-8")).get("argv")
+    return None
+
+
+def export_onnx(checkpoint, out_path: str | os.PathLike, *, name: str | None = None,
+                flip_tta: bool = True, weights: str = "float16", calibrate: bool = True,
+                quantize: str | None = None, dataset=None, measure_flip_cost: bool = True,
+                description: str = "", progress: bool = True) -> ExportResult:
+    """Export a checkpoint to ``out_path`` (``.onnx``) with its card beside it.
+
+    ``calibrate`` fits the temperature on the validation split; accuracy,
+    macro-F1, ECE and NLL are then measured on the validation and test splits
+    (``dataset`` replaces loading the checkpoint's training data).
+    ``quantize`` (``dynamic`` or ``static``) also writes ``<name>.int8.onnx``
+    with its own card and its own measured accuracy.
+    """
+    from ferkit import __version__
+
+    from .datasets import load_dataset
+
+    if weights not in WEIGHT_FORMATS:
+        raise ValueError(f"weights must be one of {WEIGHT_FORMATS}, not {weights!r}")
+    if quantize is not None and quantize not in QUANTIZE_MODES:
+        raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, not {quantize!r}")
+    out_path = Path(out_path)
+    if out_path.suffix != ".onnx":
+        raise ValueError(f"output must be an .onnx path, not {out_path}")
+    say = _say if progress else (lambda message: None)
+    ck = checkpoint if isinstance(checkpoint, LoadedCheckpoint) else load_checkpoint(checkpoint)
+    cfg = ck.config
+    model = ck.model.float().cpu().eval()
+    clahe = bool(cfg.data.preprocess.get("clahe", False))
+
+    if dataset is None:
+        dataset = load_dataset(_with_clahe(cfg.data, False), cfg.image_size, cfg.channels, progress)
+    val, val_name = pick_split(dataset, cfg.data.val_split if cfg.data.val_split in set(
+        dataset.split) else "val", cfg)
+    test, test_name = _split_or_none(dataset, cfg.data.test_split if cfg.data.test_split in set(
+        dataset.split) else "test", cfg)
+    train, train_name = _split_or_none(dataset, cfg.data.train_split if cfg.data.train_split in set(
+        dataset.split) else "train", cfg)
+
+    say(f"exporting {cfg.model} to {out_path} (opset {OPSET}, {weights} weights, "
+        f"flip TTA {'on' if flip_tta else 'off'})")
+    graph = ExportGraph(model, cfg.image_size, cfg.input_size, flip_tta)
+    reference = round_weights_to_float16(graph) if weights == "float16" else graph
+    export_graph(reference, out_path, cfg.channels, cfg.image_size)
+    converted = _store_float16(out_path) if weights == "float16" else 0
+
+    # Parity on real validation images (equalised as the classifier would, if CLAHE is on).
+    from .datasets.preprocess import apply_clahe
+
+    probe = val.images[:64]
+    x = _normalised(apply_clahe(probe) if clahe else probe, cfg)
+    if cfg.channels == 3 and x.shape[1] == 1:
+        x = np.repeat(x, 3, 1)
+    with torch.no_grad():
+        ref = reference(torch.from_numpy(x)).numpy()
+        unrounded = graph(torch.from_numpy(x)).numpy()
+    got = onnx_logits(out_path, x)
+    parity = float(np.abs(got - ref).max())
+    if parity > PARITY_TOLERANCE:
+        raise RuntimeError(f"ONNX output differs from torch by {parity:.2e} "
+                           f"(> {PARITY_TOLERANCE:.0e}); export is broken")
+
+    label_set = ck.label_set
+    pre = cfg.data.preprocess
+    card = ModelCard(
+        name=name or out_path.stem, labels=list(label_set.labels), label_set=label_set.name,
+        architecture=cfg.model, parameters=int(sum(p.numel() for p in model.parameters())),
+        input=InputSpec(size=cfg.image_size, channels=cfg.channels, mean=cfg.mean, std=cfg.std,
+                        clahe=clahe),
+        align=AlignSpec(template=pre.get("template", "fer2013"), margin=float(pre.get("margin", 0.0))),
+        temperature=1.0, ferkit_version=__version__,
+        description=description or (f"{cfg.model} trained on {dataset.name} "
+                                    f"({cfg.data.kind}), {len(label_set)} classes"))
+    card_path = card_path_for(out_path)
+    card.save(card_path)
+
+    calibration = None
+    if calibrate:
+        say(f"fitting the temperature on {val_name} ({len(val)} samples)")
+        clf = load_onnx_model(out_path)
+        logits = onnx_outputs(clf, val.images, "logits", progress=progress)
+        calibration = fit_temperature(logits, val.hard_targets)
+        card.temperature = calibration.temperature
+        card.save(card_path)
+
+    metrics, reports = [], {}
+    for part, split in ((val, val_name), (test, test_name)):
+        if part is None:
+            continue
+        rep = evaluate_onnx(out_path, dataset=part, split="all", progress=progress)
+        rep.split = split
+        reports[split] = rep
+        metrics += rep.card_metrics(notes="calibrated on " + val_name if calibrate and
+                                    split != val_name else "")
+    card.metrics = metrics
+
+    export_info = {
+        "opset": OPSET, "weights": weights, "float16_tensors": converted, "tta": "flip" if flip_tta
+        else "none", "input_size": cfg.input_size, "parity_max_abs_diff": parity,
+        "float16_rounding_max_abs_logit_change": float(np.abs(ref - unrounded).max()),
+        "file_bytes": out_path.stat().st_size, "exported_with": f"torch {torch.__version__}",
+    }
+    eval_part, eval_name = (test, test_name) if test is not None else (val, val_name)
+    if flip_tta and measure_flip_cost:
+        say("measuring the cost of flip TTA (latency, accuracy without it)")
+        export_info["flip_tta_cost"] = _flip_cost(model, cfg, weights, out_path, eval_part,
+                                                  eval_name, x, card, reports[eval_name])
+    card.training = {
+        "data": asdict(cfg.data), "dataset": dataset.name,
+        "splits": {role: {"name": n, "samples": len(p)} for role, p, n in (
+            ("train", train, train_name), ("val", val, val_name), ("test", test, test_name))
+            if p is not None},
+        "max_train_samples": cfg.max_train_samples, "command": _command_for(ck.path),
+        "config": cfg.to_dict(), "checkpoint": ck.path.name, "epochs": ck.epoch,
+        "best": ck.best, "wall_time_s": ck.wall_time_s, "hardware": ck.hardware,
+        "calibration": calibration.to_dict() if calibration else None, "export": export_info,
+    }
+    card.save(card_path)
+
+    quantized = None
+    if quantize:
+        say(f"int8 {quantize} quantisation")
+        quantized = quantize_model(out_path, card, model, cfg, quantize, train if train is not None
+                                   else val, eval_part, eval_name, progress)
+        card.training["export"]["quantized"] = {
+            "file": quantized.name, "mode": quantize,
+            "file_bytes": quantized.stat().st_size,
+            "accuracy": ModelCard.load(card_path_for(quantized)).metric("accuracy", eval_name).value,
+            "split": eval_name}
+        card.save(card_path)
+    return ExportResult(out_path, card, parity, quantized)
+
+
+def _say(message: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[bold]export:[/bold] {message}")
+
+
+def _flip_cost(model, cfg, weights, out_path, part, split, x, card, flip_report) -> dict:
+    """Latency with and without the mirrored view, and the accuracy the flip buys."""
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = Path(tmp) / "noflip.onnx"
+        g = ExportGraph(model, cfg.image_size, cfg.input_size, flip=False)
+        export_graph(round_weights_to_float16(g) if weights == "float16" else g, plain,
+                     cfg.channels, cfg.image_size)
+        if weights == "float16":
+            _store_float16(plain)
+        plain_card = copy.deepcopy(card)
+        plain_card.training = {}
+        plain_card.save(card_path_for(plain))
+        rep = evaluate_onnx(plain, dataset=part, split="all", progress=False)
+        one, batch = x[:1], np.ascontiguousarray(np.resize(x, (64,) + x.shape[1:]))
+        return {
+            "split": split, "accuracy_with_flip": flip_report.accuracy,
+            "accuracy_without_flip": rep.accuracy, "ece_without_flip": rep.ece,
+            "latency_ms_batch1_with_flip": latency_ms(out_path, one),
+            "latency_ms_batch1_without_flip": latency_ms(plain, one),
+            "latency_ms_batch64_with_flip": latency_ms(out_path, batch, runs=5),
+            "latency_ms_batch64_without_flip": latency_ms(plain, batch, runs=5),
+            "threads": 1, "cpu": platform.processor() or platform.machine(),
+        }
+
+
+class _CalibrationReader:
+    """Feeds normalised training crops to ONNX Runtime's static quantiser."""
+
+    def __init__(self, x: np.ndarray, name: str, batch: int = 32) -> None:
+        self.batches = iter([{name: x[i:i + batch]} for i in range(0, len(x), batch)])
+
+    def get_next(self):
+        return next(self.batches, None)
+
+
+def quantize_model(float_path: Path, card: ModelCard, model, cfg: TrainConfig, mode: str,
+                   calib_part, eval_part, eval_name: str, progress: bool = True,
+                   calibration_samples: int = 512) -> Path:
+    """int8 copy of the model (``<stem>.int8.onnx``) with its own card and measured metrics."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    out = float_path.with_name(float_path.stem + ".int8.onnx")
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = Path(tmp) / "fp32.onnx"
+        export_graph(ExportGraph(model, cfg.image_size, cfg.input_size,
+                                 card.training["export"]["tta"] == "flip"),
+                     fp32, cfg.channels, cfg.image_size)
+        prepped = Path(tmp) / "prepped.onnx"
+        quant_pre_process(str(fp32), str(prepped), skip_symbolic_shape=True)
+        if mode == "dynamic":
+            quantize_dynamic(str(prepped), str(out), weight_type=QuantType.QInt8)
+        else:
+            from .datasets.preprocess import apply_clahe
+
+            rng = np.random.default_rng(cfg.seed)
+            idx = rng.choice(len(calib_part), min(calibration_samples, len(calib_part)),
+                             replace=False)
+            imgs = calib_part.images[np.sort(idx)]
+            x = _normalised(apply_clahe(imgs) if card.input.clahe else imgs, cfg)
+            if cfg.channels == 3 and x.shape[1] == 1:
+                x = np.repeat(x, 3, 1)
+            quantize_static(str(prepped), str(out), _CalibrationReader(x, "input"),
+                            weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
+                            per_channel=True)
+    qcard = copy.deepcopy(card)
+    qcard.name = card.name + "-int8"
+    qcard.metrics = []
+    qcard.save(card_path_for(out))
+    rep = evaluate_onnx(out, dataset=eval_part, split="all", progress=progress)
+    rep.split = eval_name
+    float_acc = card.metric("accuracy", eval_name)
+    qcard.metrics = rep.card_metrics(notes=f"int8 {mode} quantisation; float model "
+                                           f"{float_acc.value:.4f}" if float_acc else "")
+    qcard.training["export"] = {**card.training["export"], "quantization": mode,
+                                "file_bytes": out.stat().st_size}
+    qcard.training["export"].pop("flip_tta_cost", None)
+    qcard.save(card_path_for(out))
+    return out
+

@@ -1,0 +1,32 @@
+"""Fixtures for the training-pipeline tests: small real FER2013 subsets and a tiny checkpoint."""
+
+from __future__ import annotations
+
+import pytest
+from fersubsets import fer_subset
+
+
+@pytest.fixture(scope="session")
+def torch1():
+    """torch with one CPU thread; skips where PyTorch is not installed."""
+    torch = pytest.importorskip("torch", reason="training tests need PyTorch: "
+                                                "pip install 'ferkit[train]'")
+    torch.set_num_threads(1)
+    return torch
+
+
+@pytest.fixture(scope="session")
+def tiny_fer(fer2013_dataset):
+    """256 Training, 200 PublicTest and 200 PrivateTest FER2013 rows."""
+    return fer_subset(fer2013_dataset, {"Training": 256, "PublicTest": 200, "PrivateTest": 200})
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, tiny_fer, torch1):
+    """A fercnn_s checkpoint (48 px images, 40 px input) after 2 epochs on ``tiny_fer``."""
+    from ferkit.train import TrainConfig, train
+
+    cfg = TrainConfig(name="tiny", model="fercnn_s", augment="none", optimizer="adamw", lr=2e-3,
+                      epochs=2, warmup_epochs=0, batch_size=32, amp=False, threads=1)
+    out = tmp_path_factory.mktemp("tiny-run")
+    return train(cfg, out, resume=False, dataset=tiny_fer, progress=False).best_checkpoint

@@ -1,0 +1,106 @@
+"""Checkpoint → ONNX: parity with torch, the model card, calibration, quantisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ferkit.card import ModelCard, card_path_for
+
+
+def normalised(images, mean=0.5, std=0.25):
+    return ((images[:, None].astype(np.float32) / 255 - mean) / std).astype(np.float32)
+
+
+@pytest.mark.parametrize("flip", [True, False])
+def test_onnx_parity_float32(tiny_checkpoint, tiny_fer, tmp_path, torch1, flip):
+    import onnxruntime as ort
+
+    from ferkit.train.checkpoint import load_checkpoint
+    from ferkit.train.export import ExportGraph, export_onnx
+
+    out = tmp_path / "m.onnx"
+    res = export_onnx(tiny_checkpoint, out, weights="float32", flip_tta=flip, calibrate=False,
+                      dataset=tiny_fer, measure_flip_cost=False, progress=False)
+    assert res.parity_max_abs_diff <= 1e-4
+
+    # Independently: torch (crop 48 -> 40 inside, optional mirror average) against ONNX Runtime.
+    ck = load_checkpoint(tiny_checkpoint)
+    graph = ExportGraph(ck.model, 48, 40, flip).eval()
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert sess.get_inputs()[0].shape[1:] == [1, 48, 48]
+    for n in (1, 7, 33):                       # dynamic batch axis
+        x = normalised(tiny_fer.images[100:100 + n])
+        with torch1.no_grad():
+            want = graph(torch1.from_numpy(x)).numpy()
+        got = sess.run(None, {"input": x})[0]
+        assert got.shape == (n, 7)
+        assert np.abs(got - want).max() <= 1e-4
+
+
+def test_export_card_calibration_and_int8(tiny_checkpoint, tiny_fer, tmp_path, torch1):
+    from ferkit.classify import ExpressionClassifier
+    from ferkit.train.checkpoint import load_checkpoint
+    from ferkit.train.evaluate import evaluate_onnx
+    from ferkit.train.export import export_onnx
+
+    out = tmp_path / "fer7-tiny.onnx"
+    res = export_onnx(tiny_checkpoint, out, quantize="dynamic", dataset=tiny_fer, progress=False)
+    card = ModelCard.load(card_path_for(out))
+    ck = load_checkpoint(tiny_checkpoint)
+
+    assert res.parity_max_abs_diff <= 1e-4
+    assert card.name == "fer7-tiny" and card.label_set == "fer7" and card.architecture == "fercnn_s"
+    assert card.labels == list(ck.label_set.labels)
+    assert card.parameters == sum(p.numel() for p in ck.model.parameters())
+    assert (card.input.size, card.input.channels, card.input.mean, card.input.std) == (48, 1, 0.5, 0.25)
+    assert (card.align.template, card.align.margin) == ("fer2013", 0.0)
+    t = card.training
+    assert t["splits"] == {"train": {"name": "Training", "samples": 256},
+                           "val": {"name": "PublicTest", "samples": 200},
+                           "test": {"name": "PrivateTest", "samples": 200}}
+    assert t["epochs"] == 2 and t["config"]["model"] == "fercnn_s" and t["hardware"]
+    assert t["wall_time_s"] > 0 and "data" in t and "command" in t
+
+    # float16 weights: about half the float32 size, still within parity of its reference.
+    assert t["export"]["weights"] == "float16"
+    assert out.stat().st_size < 0.55 * card.parameters * 4
+
+    # The temperature is fitted on PublicTest and lowers its NLL.
+    cal = t["calibration"]
+    assert card.temperature == pytest.approx(cal["temperature"]) and cal["samples"] == 200
+    assert cal["nll_after"] <= cal["nll_before"]
+
+    # Card metrics are what the exported file measures through the inference classifier.
+    acc = card.metric("accuracy", "PrivateTest")
+    assert acc.dataset == "fer2013" and acc.samples == 200
+    rep = evaluate_onnx(out, dataset=tiny_fer, split="PrivateTest", progress=False)
+    assert rep.accuracy == pytest.approx(acc.value)
+    assert rep.ece == pytest.approx(card.metric("ece", "PrivateTest").value)
+    assert card.metric("accuracy", "PublicTest").samples == 200
+    clf = ExpressionClassifier(out)
+    p = clf.predict(np.repeat(tiny_fer.images[:5, :, :, None], 3, -1))
+    np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-6)
+
+    # Flip TTA cost is measured, not assumed.
+    cost = t["export"]["flip_tta_cost"]
+    assert cost["latency_ms_batch1_with_flip"] > 0 and cost["latency_ms_batch1_without_flip"] > 0
+    assert 0 <= cost["accuracy_without_flip"] <= 1
+
+    # int8 copy: its own card with its own measured accuracy.
+    q = res.quantized
+    assert q is not None and q.name == "fer7-tiny.int8.onnx"
+    qcard = ModelCard.load(card_path_for(q))
+    qacc = qcard.metric("accuracy", "PrivateTest")
+    assert qacc.samples == 200 and "int8 dynamic" in qacc.notes
+    assert qacc.value == pytest.approx(
+        evaluate_onnx(q, dataset=tiny_fer, split="PrivateTest", progress=False).accuracy)
+    assert t["export"]["quantized"]["accuracy"] == pytest.approx(qacc.value)
+
+
+def test_export_rejects_odd_crop_margin(torch1):
+    from ferkit.train.export import ExportGraph
+    from ferkit.train.models import create_model
+
+    with pytest.raises(ValueError, match="even"):
+        ExportGraph(create_model("fercnn_s", 7), 48, 41, True)
