@@ -27,8 +27,8 @@ def test_tiny_training_run_learns(fer2013_dataset, tmp_path, torch1):
     assert len(rows) == 22 and result.epochs_run == 22
     loss = [float(r["train_loss"]) for r in rows]
     acc = [float(r["train_acc"]) for r in rows]
-    assert loss[-1] < 0.7 * loss[0]
-    assert max(acc[-3:]) > 0.6          # chance is 1/7; the largest class is ~1/4
+    assert loss[-1] < 0.5 * loss[0]
+    assert max(acc[-3:]) > 0.75         # chance is 1/7; the largest class is ~1/4
     assert (tmp_path / "best.ckpt").is_file() and (tmp_path / "last.ckpt").is_file()
 
 

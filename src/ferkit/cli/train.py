@@ -8,13 +8,13 @@ evaluating an ONNX model needs only ONNX Runtime.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from . import app
 
@@ -27,12 +27,12 @@ def _require_torch() -> None:
         import torch  # noqa: F401
     except ImportError:
         err.print("[red]error:[/red] this command needs PyTorch, which is not installed: "
-                  "pip install 'ferkit[train]'")
+                  "pip install 'ferkit\\[train]'", soft_wrap=True)
         raise typer.Exit(2) from None
 
 
 def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -74,16 +74,19 @@ def train_command(
     cfg = _load_config(config)
     overrides = {"epochs": epochs, "model": model, "lr": lr, "batch_size": batch_size,
                  "max_train_samples": max_train_samples, "threads": threads, "seed": seed}
+    out = out or Path("runs") / cfg.name
+    argv = ["ferkit", "train", config, "--out", str(out), "--resume" if resume else "--no-resume"]
     for key, value in overrides.items():
         if value is not None:
             setattr(cfg, key, value)
+            argv += [f"--{key.replace('_', '-')}", str(value)]
     if data is not None:
         cfg.data.path = data
-    out = out or Path("runs") / cfg.name
+        argv += ["--data", data]
     out.mkdir(parents=True, exist_ok=True)
     (out / "command.json").write_text(json.dumps(
-        {"argv": ["ferkit", *sys.argv[1:]], "cwd": str(Path.cwd()),
-         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=2) + "\n")
+        {"argv": argv, "cwd": str(Path.cwd()), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+        indent=2) + "\n")
     try:
         result = train(cfg, out, resume=resume, progress=not quiet, experiment_log=experiment_log)
     except (FileNotFoundError, ValueError, KeyError) as e:

@@ -15,6 +15,9 @@ class DataConfig:
     ``majority`` or ``soft``), ``folder`` (``path`` = ``root/<label>/<image>``) or
     ``filenames`` (``path`` + ``pattern``). Folder/filename sets are split by
     ``val_fraction``/``test_fraction`` unless they carry splits.
+    ``preprocess`` holds :class:`~ferkit.train.datasets.PreprocessOptions` for image
+    files (``detector``, ``template``, ``margin``, ``clahe``, ``no_face``, ``size``,
+    ``channels``); FER2013 rows take only ``clahe``.
     """
 
     kind: str = "fer2013"

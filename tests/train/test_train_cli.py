@@ -1,0 +1,84 @@
+"""``ferkit train`` → ``ferkit export`` → ``ferkit evaluate`` end to end on a small folder dataset."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from ferkit.card import ModelCard
+from ferkit.cli import app
+from ferkit.labels import FER7
+
+runner = CliRunner()
+
+
+def output(result) -> str:
+    try:
+        return result.output + result.stderr
+    except ValueError:      # older Click: stderr mixed into output
+        return result.output
+
+
+@pytest.fixture
+def folder_config(fer2013_dataset, tmp_path, monkeypatch):
+    """A config training fercnn_s for 2 epochs on 12 FER2013 PNGs per class in class folders."""
+    monkeypatch.setenv("FERKIT_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "faces"
+    for c, name in enumerate(FER7.labels):
+        (root / name).mkdir(parents=True)
+        for i in np.flatnonzero(fer2013_dataset.targets == c)[:12]:
+            Image.fromarray(fer2013_dataset.images[i]).save(root / name / f"{i}.png")
+    cfg = {"name": "cli-tiny", "data": {"kind": "folder", "path": str(root), "val_fraction": 0.25,
+                                        "test_fraction": 0.25},
+           "model": "fercnn_s", "augment": "none", "optimizer": "adamw", "lr": 0.002,
+           "epochs": 3, "warmup_epochs": 0, "batch_size": 16, "amp": False, "threads": 1}
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def test_train_export_evaluate(folder_config, tmp_path, torch1):
+    run = tmp_path / "run"
+    r = runner.invoke(app, ["train", str(folder_config), "--out", str(run), "--epochs", "2", "-q"])
+    assert r.exit_code == 0, output(r)
+    assert "best validation accuracy" in r.output
+    assert json.loads((run / "config.json").read_text())["epochs"] == 2   # override applied
+    assert (run / "command.json").is_file()
+
+    onnx = tmp_path / "m.onnx"
+    r = runner.invoke(app, ["export", str(run / "best.ckpt"), "--out", str(onnx),
+                            "--quantize", "static", "-q"])
+    assert r.exit_code == 0, output(r)
+    card = ModelCard.load(tmp_path / "m.json")
+    assert card.training["command"][:2] == ["ferkit", "train"]
+    assert card.training["splits"]["test"] == {"name": "test", "samples": 21}
+    assert card.metric("accuracy", "test").samples == 21
+    assert (tmp_path / "m.int8.onnx").is_file() and (tmp_path / "m.int8.json").is_file()
+
+    r = runner.invoke(app, ["evaluate", str(onnx), "--split", "test", "--out",
+                            str(tmp_path / "ev"), "-q"])
+    assert r.exit_code == 0, output(r)
+    assert "macro-F1" in r.output
+    report = json.loads((tmp_path / "ev" / "report.json").read_text())
+    assert report["samples"] == 21
+    assert report["accuracy"] == pytest.approx(card.metric("accuracy", "test").value)
+    assert (tmp_path / "ev" / "confusion.png").is_file()
+
+    r = runner.invoke(app, ["evaluate", str(run / "best.ckpt"), "--split", "test",
+                            "--tta", "ten-crop", "-q"])
+    assert r.exit_code == 0, output(r)
+    r = runner.invoke(app, ["evaluate", str(onnx), "--tta", "ten-crop", "-q"])
+    assert r.exit_code == 2 and "checkpoints" in output(r)
+
+
+def test_missing_torch_message(folder_config, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)      # import torch now raises ImportError
+    for args in (["train", str(folder_config)], ["export", "x.ckpt", "--out", "x.onnx"]):
+        r = runner.invoke(app, args)
+        assert r.exit_code == 2
+        assert "pip install 'ferkit[train]'" in output(r)
