@@ -46,3 +46,7 @@ def analyze(image, **options):
 
 
 __all__ = [*_EXPORTS, "analyze", "__version__"]
+
+# Video and live streams (ferkit.video).
+_EXPORTS.update({"analyze_video": "ferkit.video", "VideoResult": "ferkit.video"})
+__all__ += ["analyze_video", "VideoResult"]

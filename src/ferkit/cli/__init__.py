@@ -17,4 +17,5 @@ def main() -> None:
 
 
 from . import analyze  # noqa: E402,F401
+from . import video  # noqa: E402,F401
 from . import train  # noqa: E402,F401

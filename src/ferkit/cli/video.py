@@ -1,0 +1,224 @@
+"""``ferkit video`` (files and streams to result files) and ``ferkit live`` (camera or stream, on screen)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import ProgressColumn
+from rich.table import Table
+from rich.text import Text
+
+from . import app
+
+err = Console(stderr=True)
+
+EVERY = typer.Option(None, "--every", min=1, help="Analyse every N-th frame.")
+FPS = typer.Option(None, "--fps", min=0.001, help="Analyse F frames per second of video (by timestamp).")
+DETECT_EVERY = typer.Option(1, "--detect-every", min=1, help="Run the detector on every K-th analysed frame; between, faces follow their tracks' predicted boxes.")
+SMOOTHING = typer.Option("ema", "--smoothing", help="Smoothing of each track's probabilities in the summaries: ema[:alpha], window[:frames] or none.")
+SMOOTH_FRAMES = typer.Option(False, "--smooth-frames", help="Write smoothed (not raw) probabilities to frames.csv too.")
+MIN_TRACK_FRAMES = typer.Option(3, "--min-track-frames", min=1, help="Leave tracks with fewer analysed frames out of the summaries.")
+MAX_GAP = typer.Option(10, "--max-gap", min=0, help="Analysed frames a track survives without a detection.")
+CUT_THRESHOLD = typer.Option(0.33, "--cut-threshold", min=0.0, max=1.0, help="Colour-histogram change that counts as a scene cut and ends all tracks (0: off).")
+DETECTOR = typer.Option("retinaface", "--detector", help="Face detector backend.")
+MODEL = typer.Option("default", "--model", help="Packaged model name or path to an .onnx file with its card.")
+MARGIN = typer.Option(None, "--margin", min=0.0, help="Extra context around the aligned face (fraction of the crop; default: the model card's).")
+MIN_FACE_SIZE = typer.Option(16, "--min-face-size", min=1, help="Ignore faces smaller than this (pixels).")
+DETECT_SIZE = typer.Option(None, "--detect-size", min=32, help="Detect on frames scaled to this longer side (pixels); 320 is ~3x faster at 640x480 and still finds faces from ~30 px. Default: the detector's own.")
+THREADS = typer.Option(0, "--threads", min=0, help="CPU threads for inference (0 = automatic).")
+QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar or summary table.")
+
+
+class FpsColumn(ProgressColumn):
+    """Frames per second over the last seconds."""
+
+    def render(self, task) -> Text:
+        return Text(f"{task.speed or 0:5.1f} fps")
+
+
+@app.command()
+def video(
+    source: str = typer.Argument(..., help="Video file (mp4, mov, avi, mkv, webm, ...) or rtsp:// / http:// URL."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for frames.csv, tracks.json/csv, plots and annotated.mp4."),
+    every: Optional[int] = EVERY, fps: Optional[float] = FPS, detect_every: int = DETECT_EVERY,
+    smoothing: str = SMOOTHING, smooth_frames: bool = SMOOTH_FRAMES,
+    min_track_frames: int = MIN_TRACK_FRAMES, max_gap: int = MAX_GAP,
+    cut_threshold: float = CUT_THRESHOLD, detector: str = DETECTOR, model: str = MODEL,
+    margin: Optional[float] = MARGIN, min_face_size: int = MIN_FACE_SIZE,
+    detect_size: Optional[int] = DETECT_SIZE, threads: int = THREADS,
+    no_annotate: bool = typer.Option(False, "--no-annotate", help="Do not write annotated.mp4."),
+    no_plots: bool = typer.Option(False, "--no-plots", help="Do not draw the timeline and overview charts."),
+    quiet: bool = QUIET,
+) -> None:
+    """Track every face in a video and follow its expression over time."""
+    run = _start(source, out, every=every, fps=fps, detect_every=detect_every, smoothing=smoothing,
+                 smooth_frames=smooth_frames, min_track_frames=min_track_frames, max_gap=max_gap,
+                 cut_threshold=cut_threshold, detector=detector, model=model, margin=margin,
+                 min_face_size=min_face_size, detect_size=detect_size, threads=threads,
+                 annotate=not no_annotate, plots=not no_plots)
+    result, interrupted = _drive(run, quiet)
+    _report(result, quiet)
+    raise typer.Exit(0 if result.ok and not interrupted else 1)
+
+
+@app.command()
+def live(
+    source: str = typer.Argument("0", help="Camera index, /dev/video* device, rtsp:// / http:// URL or file."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write frames.csv, tracks and charts here, and annotated.mp4 when there is no window (no display: default ./ferkit-live-<time>)."),
+    every: Optional[int] = EVERY, fps: Optional[float] = FPS, detect_every: int = DETECT_EVERY,
+    smoothing: str = SMOOTHING, min_track_frames: int = MIN_TRACK_FRAMES, max_gap: int = MAX_GAP,
+    cut_threshold: float = CUT_THRESHOLD, detector: str = DETECTOR, model: str = MODEL,
+    margin: Optional[float] = MARGIN, min_face_size: int = MIN_FACE_SIZE,
+    detect_size: Optional[int] = DETECT_SIZE, threads: int = THREADS,
+    quiet: bool = QUIET,
+) -> None:
+    """Expressions from a camera or stream: on screen when a display exists, else to annotated.mp4.
+
+    q or Esc in the window, or Ctrl-C, ends; the summaries are written either way.
+    """
+    window = _has_display()
+    if not window and out is None:
+        out = Path(f"ferkit-live-{time.strftime('%Y%m%d-%H%M%S')}")
+    run = _start(source, out, every=every, fps=fps, detect_every=detect_every, smoothing=smoothing,
+                 smooth_frames=False, min_track_frames=min_track_frames, max_gap=max_gap,
+                 cut_threshold=cut_threshold, detector=detector, model=model, margin=margin,
+                 min_face_size=min_face_size, detect_size=detect_size, threads=threads,
+                 annotate=not window, plots=True)
+    if window:
+        result, _ = _show(run, quiet)
+    else:
+        if not quiet:
+            err.print(f"no display: writing the annotated stream to {out / 'annotated.mp4'}; Ctrl-C ends")
+        result, _ = _drive(run, quiet)
+    _report(result, quiet)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def _start(source: str, out: Path | None, **options):
+    from ferkit.video import Smoothing, VideoSourceError, analyze_video
+
+    if options["every"] is not None and options["fps"] is not None:
+        raise typer.BadParameter("give --every or --fps, not both", param_hint="--every/--fps")
+    try:
+        options["smoothing"] = Smoothing.parse(options["smoothing"])
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--smoothing") from None
+    options["cut_threshold"] = options["cut_threshold"] or None
+    try:
+        return analyze_video(source, out_dir=out, **options)
+    except VideoSourceError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1) from None
+    except (FileNotFoundError, KeyError, ValueError, ImportError) as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
+
+
+def _drive(run, quiet: bool):
+    """Run to the end with a progress bar; returns ``(result, interrupted)``."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    from ferkit.video import VideoDecodeError
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("frames"), FpsColumn(), TimeElapsedColumn(),
+                        TimeRemainingColumn(), console=err, disable=quiet)
+    interrupted = False
+    with progress, _ctrl_c() as stop:
+        task = progress.add_task(Path(run.info.source).name[:40], total=run.info.frame_count)
+        try:
+            for frame in run:
+                progress.update(task, completed=frame.index + 1)
+                if stop.is_set():
+                    break
+        except VideoDecodeError:
+            pass  # in result.error
+        except KeyboardInterrupt:
+            pass
+        interrupted = stop.is_set()
+        run.close()
+    if interrupted and not quiet:
+        err.print("[yellow]interrupted:[/yellow] results cover the frames analysed so far")
+    return run.result, interrupted
+
+
+def _show(run, quiet: bool):
+    """Run with a window showing each analysed frame; q, Esc or Ctrl-C ends."""
+    import cv2
+
+    from ferkit.annotate import draw_faces
+    from ferkit.video import VideoDecodeError
+
+    title = f"ferkit live: {run.info.source} (q to quit)"
+    with _ctrl_c() as stop:
+        try:
+            for frame in run:
+                image = draw_faces(frame.image, [f for _, f in frame.faces], [t for t, _ in frame.faces])
+                cv2.imshow(title, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+                if cv2.waitKey(1) & 0xFF in (ord("q"), 27) or stop.is_set():
+                    break
+        except (VideoDecodeError, KeyboardInterrupt):
+            pass
+        except cv2.error as e:  # an OpenCV build without GUI support
+            err.print(f"[red]error:[/red] cannot open a window ({e.msg.strip()}); use --out without a display")
+        finally:
+            run.close()
+            cv2.destroyAllWindows()
+        return run.result, stop.is_set()
+
+
+@contextmanager
+def _ctrl_c():
+    """The first Ctrl-C sets the yielded event (stop after this frame); a second one interrupts at once."""
+    stop = threading.Event()
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _report(result, quiet: bool) -> None:
+    if result.error:
+        err.print(f"[red]error:[/red] {result.error}")
+    if quiet:
+        return
+    table = Table(title=f"{len(result.tracks)} tracked faces ({result.short_tracks} shorter than "
+                        f"{result.settings['min_track_frames']} frames left out)")
+    for col in ("track", "from (s)", "to (s)", "frames", "dominant", "share"):
+        table.add_column(col, justify="right" if col != "share" else "left")
+    shown = 20
+    for s in result.tracks[:shown]:
+        top = sorted(s.share.items(), key=lambda kv: -kv[1])[:3]
+        table.add_row(str(s.track), f"{s.start_time:.2f}", f"{s.end_time:.2f}", str(s.frames),
+                      s.dominant, ", ".join(f"{k} {v:.0%}" for k, v in top if v > 0))
+    err.print(table)
+    if len(result.tracks) > shown:
+        err.print(f"... and {len(result.tracks) - shown} more tracks in tracks.csv")
+    speed = result.frames_analysed / result.seconds if result.seconds else 0.0
+    err.print(f"{result.frames_analysed} of {result.frames_decoded} frames analysed in "
+              f"{result.seconds:.1f} s ({speed:.1f} fps)")
+    if result.outputs:
+        folder = Path(next(iter(result.outputs.values()))).parent
+        err.print(f"results in {folder}: {', '.join(sorted(result.outputs))}")
+
+
+def _has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                or sys.platform in ("win32", "darwin"))

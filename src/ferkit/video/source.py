@@ -1,0 +1,300 @@
+"""Reading frames: video files and network streams through PyAV, cameras through OpenCV.
+
+Every frame comes out upright (the container's display rotation applied), with
+its timestamp from the stream's ``pts × time_base`` so variable-frame-rate
+video keeps true times. :class:`Sampler` picks the frames to analyse.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
+
+
+class VideoSourceError(Exception):
+    """The source cannot be read at all (missing, not a video, no video stream, no frames)."""
+
+
+class VideoDecodeError(Exception):
+    """Decoding stopped early (truncated or corrupt file); the frames before it were delivered."""
+
+
+@dataclass
+class VideoInfo:
+    """What is known about a source before reading it.
+
+    ``width``/``height`` are of the upright frames; ``fps`` the nominal rate;
+    ``frame_count`` and ``duration`` are estimates from the container (``None``
+    for live sources); ``rotation`` is the display rotation applied to the
+    decoded frames (counter-clockwise degrees, 0-359).
+    """
+
+    source: str
+    width: int
+    height: int
+    fps: float | None
+    frame_count: int | None
+    duration: float | None
+    codec: str
+    rotation: int = 0
+    live: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Frame:
+    """One decoded frame: input ``index`` (0-based, every decoded frame counts),
+    ``time`` in seconds, the upright RGB ``image`` and its ``pts`` in ``time_base``."""
+
+    index: int
+    time: float
+    image: np.ndarray
+    pts: int
+    time_base: Fraction
+
+
+def as_fraction(rational) -> Fraction | None:
+    """PyAV's rationals (``Fraction``, or ``AVRational`` from PyAV 19) as a ``Fraction``."""
+    if rational is None:
+        return None
+    return Fraction(rational.numerator, rational.denominator) if rational.denominator else None
+
+
+def is_url(source: str) -> bool:
+    return source.lower().startswith(URL_SCHEMES)
+
+
+def open_source(source: str | int | os.PathLike) -> "FileSource | CameraSource":
+    """A frame source for a file path, a URL, a camera index (``0`` or ``"0"``) or a device path."""
+    if isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
+        return CameraSource(int(source))
+    text = os.fspath(source)
+    if is_url(text):
+        return FileSource(text, live=True)
+    if text.startswith("/dev/video"):
+        return FileSource(text, live=True, format="v4l2")
+    path = Path(text)
+    if not path.exists():
+        raise VideoSourceError(f"{text}: no such file")
+    if path.is_dir():
+        raise VideoSourceError(f"{text}: is a folder, not a video file")
+    if path.stat().st_size == 0:
+        raise VideoSourceError(f"{text}: empty file")
+    return FileSource(text)
+
+
+def upright(image: np.ndarray, rotation: int) -> np.ndarray:
+    """Rotate a decoded image by the display matrix angle (counter-clockwise degrees)."""
+    k = round(rotation / 90) % 4
+    return np.ascontiguousarray(np.rot90(image, k)) if k else image
+
+
+class FileSource:
+    """Frames of a video file or stream decoded by PyAV (FFmpeg)."""
+
+    def __init__(self, source: str, *, live: bool = False, format: str | None = None) -> None:
+        import av
+
+        self.name = source
+        self.live = live
+        options = {"rtsp_transport": "tcp"} if source.lower().startswith("rtsp") else {}
+        try:  # live sources: give up after 10 s without data, on opening or reading
+            self.container = av.open(source, format=format, options=options,
+                                     timeout=(10, 10) if live else None)
+        except av.error.FFmpegError as e:
+            raise VideoSourceError(_open_message(source, e)) from None
+        if not self.container.streams.video:
+            kinds = sorted({s.type for s in self.container.streams})
+            self.container.close()
+            held = f"{', '.join(kinds)} streams only" if kinds else "no streams at all: zero frames"
+            raise VideoSourceError(f"{source}: no video stream ({held})")
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        if self.stream.codec_context is None:
+            self.container.close()
+            raise VideoSourceError(f"{source}: video codec not supported by this FFmpeg build")
+        self.info = self._info()
+        self._frames = self._decode()
+        self._first = next(self._frames)  # fails early on files without a decodable frame
+
+    def _info(self) -> VideoInfo:
+        s = self.stream
+        rate = s.average_rate or s.guessed_rate or s.base_rate
+        fps = float(as_fraction(rate)) if rate else None
+        duration = None
+        if s.duration and s.time_base:
+            duration = float(s.duration * as_fraction(s.time_base))
+        elif self.container.duration:
+            duration = self.container.duration / 1_000_000
+        count = s.frames or None
+        if count is None and duration and fps and not self.live:
+            count = int(round(duration * fps))
+        return VideoInfo(self.name, s.codec_context.width, s.codec_context.height, fps,
+                         None if self.live else count, None if self.live else duration,
+                         s.codec_context.name, 0, self.live)
+
+    def frames(self):
+        """Decoded frames in presentation order; raises :class:`VideoDecodeError` after
+        the last decodable frame when the file ends early."""
+        yield self._first
+        yield from self._frames
+
+    def _decode(self):
+        import av
+
+        index = 0
+        failed = None
+        last_time = None
+        try:
+            for packet in self.container.demux(self.stream):
+                try:
+                    decoded = packet.decode()
+                except av.error.FFmpegError as e:
+                    failed = e
+                    continue
+                for frame in decoded:
+                    if index == 0:
+                        self._set_rotation(frame.rotation)
+                    out = self._convert(frame, index, last_time)
+                    last_time = out.time
+                    index += 1
+                    yield out
+        except av.error.FFmpegError as e:
+            failed = e
+        finally:
+            self.close()
+        if index == 0:
+            reason = f" ({failed})" if failed else ""
+            raise VideoSourceError(f"{self.name}: no decodable video frames{reason}")
+        self._check_complete(index, last_time, failed)
+
+    def _set_rotation(self, rotation: int) -> None:
+        self.info.rotation = int(rotation) % 360
+        if round(rotation / 90) % 2:
+            self.info.width, self.info.height = self.info.height, self.info.width
+
+    def _convert(self, frame, index: int, last_time: float | None) -> Frame:
+        image = upright(frame.to_ndarray(format="rgb24"), frame.rotation)
+        tb = as_fraction(frame.time_base or self.stream.time_base)
+        if frame.pts is not None and tb:
+            t, pts = float(frame.pts * tb), frame.pts
+        else:  # no timestamps (raw streams): count frames at the nominal rate
+            tb = Fraction(1, 1000)
+            t = index / (self.info.fps or 25.0)
+            pts = round(t * 1000)
+        if last_time is not None and t <= last_time:  # broken or duplicate timestamps
+            t = last_time + 1e-6
+        return Frame(index, t, image, pts, tb)
+
+    def _check_complete(self, decoded: int, last_time: float, failed) -> None:
+        if self.live:
+            if failed:
+                raise VideoDecodeError(f"{self.name}: stream ended with an error after "
+                                       f"{decoded} frames ({failed})")
+            return
+        expected = self.stream.frames or 0
+        if expected:
+            short = decoded + 2 < expected
+        else:
+            start = (float(self.stream.start_time * as_fraction(self.stream.time_base))
+                     if self.stream.start_time else 0.0)
+            info = self.info
+            short = bool(info.duration and info.fps
+                         and last_time + 2.0 / info.fps + 0.5 < start + info.duration)
+        if short:
+            of = f" of {expected}" if expected else ""
+            why = f": {failed}" if failed else ""
+            raise VideoDecodeError(f"{self.name}: truncated or corrupt: decoded {decoded}{of} frames, "
+                                   f"up to {last_time:.2f} s{why}")
+
+    def close(self) -> None:
+        self.container.close()
+
+
+class CameraSource:
+    """Frames from a local camera through OpenCV (any OS backend); timestamps from a monotonic clock."""
+
+    def __init__(self, index: int) -> None:
+        import cv2
+
+        self.name = f"camera {index}"
+        self.live = True
+        self.capture = cv2.VideoCapture(index)
+        if not self.capture.isOpened():
+            raise VideoSourceError(f"camera {index}: cannot be opened (no such camera, or it is in use)")
+        fps = self.capture.get(cv2.CAP_PROP_FPS) or None
+        self._start = time.monotonic()
+        self._frames = self._read()
+        self._first = next(self._frames)
+        h, w = self._first.image.shape[:2]
+        self.info = VideoInfo(self.name, w, h, fps, None, None, "camera", 0, True)
+
+    def frames(self):
+        yield self._first
+        yield from self._frames
+
+    def _read(self):
+        import cv2
+
+        index, last = 0, -1
+        try:
+            while True:
+                ok, bgr = self.capture.read()
+                if not ok:
+                    break
+                ms = max(round((time.monotonic() - self._start) * 1000), last + 1)
+                last = ms
+                yield Frame(index, ms / 1000, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), ms, Fraction(1, 1000))
+                index += 1
+        finally:
+            self.close()
+        if index == 0:
+            raise VideoSourceError(f"{self.name}: delivered no frames")
+
+    def close(self) -> None:
+        self.capture.release()
+
+
+class Sampler:
+    """Which decoded frames to analyse: every ``every``-th frame, or ``fps`` frames a second
+    (by timestamp, so variable frame rates sample evenly in time), or all."""
+
+    def __init__(self, every: int | None = None, fps: float | None = None) -> None:
+        if every is not None and fps is not None:
+            raise ValueError("give every or fps, not both")
+        if every is not None and every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        if fps is not None and not fps > 0:
+            raise ValueError(f"fps must be > 0, got {fps}")
+        self.every = every
+        self.period = 1.0 / fps if fps else None
+        self._next_time: float | None = None
+
+    def take(self, frame: Frame) -> bool:
+        if self.every is not None:
+            return frame.index % self.every == 0
+        if self.period is None:
+            return True
+        if self._next_time is None or frame.time >= self._next_time - 1e-9:
+            base = frame.time if self._next_time is None else self._next_time
+            steps = max(1, int((frame.time - base) / self.period) + 1)
+            self._next_time = base + steps * self.period
+            return True
+        return False
+
+
+def _open_message(source: str, error: Exception) -> str:
+    lower = source.lower()
+    if is_url(lower):
+        return f"{source}: cannot open stream ({error})"
+    return (f"{source}: not a readable video (not a video file, or truncated/corrupt "
+            f"so that its index is missing): {getattr(error, 'strerror', None) or error}")

@@ -1,0 +1,172 @@
+"""Writing a video's results: ``frames.csv`` row by row as frames are analysed,
+``tracks.json`` and ``tracks.csv`` at the end, and ``annotated.mp4`` frame by frame."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import queue
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ferkit.results import Face
+from ferkit.video.summary import VideoResult
+
+# H.264 encoders in order of preference (software first: hardware ones need a device);
+# MPEG-4 Part 2 is the fallback every FFmpeg build has.
+H264_ENCODERS = ("libx264", "libopenh264", "h264_videotoolbox", "h264_mf")
+FALLBACK_ENCODER = "mpeg4"
+
+
+def frame_columns(labels: list[str]) -> list[str]:
+    return ["frame", "time", "track", "x", "y", "w", "h", "score", "detected", "label",
+            *(f"p_{k}" for k in labels)]
+
+
+class FrameCsvWriter:
+    """``frames.csv``: one row per face per analysed frame (one row with an empty
+    ``track`` for a frame without faces), flushed after every frame."""
+
+    def __init__(self, path: str | os.PathLike, labels: list[str]) -> None:
+        self.path = Path(path)
+        self.labels = labels
+        self._file = open(self.path, "w", newline="", encoding="utf-8")
+        self._csv = csv.writer(self._file)
+        self._csv.writerow(frame_columns(labels))
+        self._file.flush()
+
+    def write(self, index: int, t: float, faces: list[tuple[int, Face, bool]]) -> None:
+        """``faces`` are ``(track_id, face, detected)``; ``detected`` is false for predicted boxes."""
+        if not faces:
+            self._csv.writerow([index, f"{t:.6f}", *[""] * (len(self.labels) + 8)])
+        for track_id, face, detected in faces:
+            x, y, w, h = (f"{float(v):.2f}" for v in face.box)
+            self._csv.writerow([index, f"{t:.6f}", track_id, x, y, w, h, f"{face.score:.6f}",
+                                int(detected), face.label or "",
+                                *(f"{face.probabilities.get(k, 0.0):.6f}" for k in self.labels)])
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def track_columns(labels: list[str]) -> list[str]:
+    stats = [f"{stat}_{k}" for stat in ("mean", "std", "min", "max", "share") for k in labels]
+    return ["track", "start_frame", "end_frame", "start_time", "end_time", "duration", "frames",
+            "detected_frames", "dominant", *stats]
+
+
+def write_tracks(result: VideoResult, out_dir: str | os.PathLike) -> None:
+    """``tracks.json`` (the whole result) and ``tracks.csv`` (one row per summarised track)."""
+    out = Path(out_dir)
+    csv_path, json_path = out / "tracks.csv", out / "tracks.json"
+    columns = track_columns(result.labels)
+    with open(csv_path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, columns)
+        writer.writeheader()
+        for summary in result.tracks:
+            d = summary.to_dict()
+            row = {k: d[k] for k in columns[:9]}
+            for stat in ("mean", "std", "min", "max", "share"):
+                row.update({f"{stat}_{k}": v for k, v in d[stat].items()})
+            writer.writerow(row)
+    tmp = json_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, json_path)
+
+
+class AnnotatedVideoWriter:
+    """An MP4 with the input's size, frame rate and timestamps, encoded with H.264
+    when this FFmpeg build has an encoder for it, else MPEG-4 Part 2.
+
+    Frames are converted and encoded on a background thread (FFmpeg runs without
+    the GIL), so encoding overlaps the analysis of the next frames; at most
+    ``queue_size`` frames wait. An encoding error is raised by the next
+    :meth:`write` or by :meth:`close`.
+    """
+
+    def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float | None,
+                 time_base: Fraction, queue_size: int = 8) -> None:
+        import av
+
+        self.path = Path(path)
+        self.codec, pix_fmt, time_base = choose_encoder(width, height, time_base)
+        self.container = av.open(str(self.path), "w")
+        rate = Fraction(fps).limit_denominator(100_000) if fps else Fraction(25)
+        self.stream = self.container.add_stream(self.codec, rate=rate)
+        self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, pix_fmt
+        self.stream.codec_context.time_base = time_base
+        if self.codec == "libx264":
+            self.stream.codec_context.options = {"preset": "veryfast", "crf": "23"}
+        self.time_base = time_base
+        self._last_pts: int | None = None
+        self.frames = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._encode_queued, name="ferkit-encoder", daemon=True)
+        self._thread.start()
+
+    def write(self, image: np.ndarray, pts: int, time_base: Fraction) -> None:
+        """Queue one RGB frame shown at ``pts × time_base`` (the array must not change afterwards)."""
+        if self._error is not None:
+            raise RuntimeError(f"encoding {self.path.name} failed: {self._error}") from self._error
+        if time_base != self.time_base:
+            pts = round(pts * time_base / self.time_base)
+        if self._last_pts is not None and pts <= self._last_pts:
+            pts = self._last_pts + 1
+        self._last_pts = pts
+        self._queue.put((image, pts))
+        self.frames += 1
+
+    def _encode_queued(self) -> None:
+        import av
+
+        while (item := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain: the error is reported by write() or close()
+            image, pts = item
+            try:
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+                frame.pts, frame.time_base = pts, self.time_base
+                self.container.mux(self.stream.encode(frame))
+            except Exception as e:  # reported to the caller's thread
+                self._error = e
+
+    def close(self) -> None:
+        """Encode what is queued, finish the file and close it."""
+        if self.container is None:
+            return
+        self._queue.put(None)
+        self._thread.join()
+        try:
+            if self.frames and self._error is None:
+                self.container.mux(self.stream.encode(None))
+        finally:
+            self.container.close()
+            self.container = None
+        if self._error is not None:
+            raise RuntimeError(f"encoding {self.path.name} failed: {self._error}") from self._error
+
+
+def choose_encoder(width: int, height: int, time_base: Fraction) -> tuple[str, str, Fraction]:
+    """``(codec, pixel format, time base)`` of the first encoder that opens at this size;
+    the input's time base is kept where the encoder accepts it (MPEG-4 needs a coarse one)."""
+    import av
+
+    even = width % 2 == 0 and height % 2 == 0
+    candidates = [(name, "yuv420p" if even or name != "libx264" else "yuv444p") for name in H264_ENCODERS]
+    candidates.append((FALLBACK_ENCODER, "yuv420p"))
+    for name, pix_fmt in candidates:
+        for tb in (time_base, Fraction(1, 1000)):
+            try:
+                ctx = av.CodecContext.create(name, "w")
+                ctx.width, ctx.height, ctx.pix_fmt, ctx.time_base = width, height, pix_fmt, tb
+                ctx.open()
+                return name, pix_fmt, tb
+            except (av.error.FFmpegError, ValueError):  # ValueError: unknown codec
+                continue
+    raise RuntimeError(f"no video encoder in this FFmpeg build can write {width}x{height}")
