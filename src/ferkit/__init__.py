@@ -19,6 +19,7 @@ _EXPORTS = {
     "LabelSet": "ferkit.labels", "get_label_set": "ferkit.labels", "FER7": "ferkit.labels",
     "FERPLUS8": "ferkit.labels", "KOREAN5": "ferkit.labels", "KOREAN7": "ferkit.labels",
     "Face": "ferkit.results", "ImageResult": "ferkit.results", "to_dataframe": "ferkit.results",
+    "analyze_video": "ferkit.video", "VideoResult": "ferkit.video",
 }
 
 
@@ -46,7 +47,3 @@ def analyze(image, **options):
 
 
 __all__ = [*_EXPORTS, "analyze", "__version__"]
-
-# Video and live streams (ferkit.video).
-_EXPORTS.update({"analyze_video": "ferkit.video", "VideoResult": "ferkit.video"})
-__all__ += ["analyze_video", "VideoResult"]
