@@ -7,7 +7,6 @@ import os
 import numpy as np
 import onnxruntime as ort
 
-from ferkit.card import ModelCard
 from ferkit.models import resolve_model
 from ferkit.preprocess import normalize, to_model_pixels
 

