@@ -401,6 +401,7 @@ def quantize_model(float_path: Path, card: ModelCard, model, cfg: TrainConfig, m
     qcard.metrics = rep.card_metrics(notes=f"int8 {mode} quantisation; float model "
                                            f"{float_acc.value:.4f}" if float_acc else "")
     qcard.training["export"] = {**card.training["export"], "quantization": mode,
+                                "weights": f"int8 ({mode}, per-channel)" if mode == "static" else "int8 (dynamic)",
                                 "file_bytes": out.stat().st_size}
     qcard.training["export"].pop("flip_tta_cost", None)
     qcard.save(card_path_for(out))
