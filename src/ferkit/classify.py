@@ -9,15 +9,7 @@ import onnxruntime as ort
 
 from ferkit.models import resolve_model
 from ferkit.preprocess import normalize, to_model_pixels
-
-
-def session_options(threads: int = 0) -> ort.SessionOptions:
-    """ONNX Runtime options; ``threads=0`` lets ONNX Runtime choose."""
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    return opts
+from ferkit.runtime import session_options
 
 
 class ExpressionClassifier:

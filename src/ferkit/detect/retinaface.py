@@ -88,11 +88,9 @@ class RetinaFaceDetector(Detector):
         import onnxruntime as ort
         from retinaface.weights import WEIGHTS
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        from ferkit.runtime import session_options
+
+        options = session_options(self.threads)
         return ort.InferenceSession(WEIGHTS, options, providers=self.providers)
 
     def _detect_scaled(self, rgb: np.ndarray):

@@ -135,7 +135,7 @@ def export_graph(graph: ExportGraph, path: Path, channels: int, image_size: int)
 def onnx_logits(path: Path, x: np.ndarray) -> np.ndarray:
     import onnxruntime as ort
 
-    from ferkit.classify import session_options
+    from ferkit.runtime import session_options
 
     sess = ort.InferenceSession(str(path), session_options(1), providers=["CPUExecutionProvider"])
     return sess.run(None, {sess.get_inputs()[0].name: x})[0]
@@ -145,7 +145,7 @@ def latency_ms(path: Path, x: np.ndarray, runs: int = 20, threads: int = 1) -> f
     """Median wall time of one ONNX Runtime call on ``x``, in milliseconds."""
     import onnxruntime as ort
 
-    from ferkit.classify import session_options
+    from ferkit.runtime import session_options
 
     sess = ort.InferenceSession(str(path), session_options(threads),
                                 providers=["CPUExecutionProvider"])
