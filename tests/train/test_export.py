@@ -104,3 +104,54 @@ def test_export_rejects_odd_crop_margin(torch1):
 
     with pytest.raises(ValueError, match="even"):
         ExportGraph(create_model("fercnn_s", 7), 48, 41, True)
+
+
+@pytest.fixture(scope="module")
+def second_checkpoint(tmp_path_factory, tiny_fer, torch1):
+    """A second tiny member: another seed and a 44 px input crop."""
+    from ferkit.train import TrainConfig, train
+
+    cfg = TrainConfig(name="tiny-b", model="fercnn_s", input_size=44, augment="none",
+                      optimizer="adamw", lr=2e-3, epochs=1, warmup_epochs=0, batch_size=32,
+                      amp=False, threads=1, seed=7)
+    out = tmp_path_factory.mktemp("tiny-run-b")
+    return train(cfg, out, resume=False, dataset=tiny_fer, progress=False).best_checkpoint
+
+
+def test_ensemble_export_averages_members(tiny_checkpoint, second_checkpoint, tiny_fer, tmp_path,
+                                          torch1):
+    import onnxruntime as ort
+
+    from ferkit.train.checkpoint import load_checkpoint
+    from ferkit.train.export import ExportGraph, export_onnx
+
+    out = tmp_path / "ens.onnx"
+    res = export_onnx([tiny_checkpoint, second_checkpoint], out, weights="float32", calibrate=False,
+                      dataset=tiny_fer, measure_flip_cost=False, progress=False)
+    assert res.parity_max_abs_diff <= 1e-4
+    card = res.card
+    a, b = load_checkpoint(tiny_checkpoint), load_checkpoint(second_checkpoint)
+    assert card.architecture == "fercnn_s+fercnn_s"
+    assert card.parameters == sum(p.numel() for ck in (a, b) for p in ck.model.parameters())
+    assert [m["config"]["seed"] for m in card.training["members"]] == [0, 7]
+    assert card.training["wall_time_s"] == pytest.approx(a.wall_time_s + b.wall_time_s)
+
+    # The graph is the mean of each member's own crop-and-flip logits.
+    x = normalised(tiny_fer.images[:9])
+    with torch1.no_grad():
+        want = (ExportGraph(a.model, 48, 40, True)(torch1.from_numpy(x))
+                + ExportGraph(b.model, 48, 44, True)(torch1.from_numpy(x))).numpy() / 2
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert np.abs(sess.run(None, {"input": x})[0] - want).max() <= 1e-4
+
+
+def test_ensemble_rejects_mismatched_members(tiny_checkpoint, tiny_fer, tmp_path, torch1):
+    from ferkit.train.checkpoint import load_checkpoint
+    from ferkit.train.export import export_onnx
+
+    other = load_checkpoint(tiny_checkpoint)
+    other.config.mean = 0.4
+    with pytest.raises(ValueError, match="mean/std"):
+        export_onnx([tiny_checkpoint, other], tmp_path / "x.onnx", dataset=tiny_fer,
+                    progress=False)
+    assert not (tmp_path / "x.onnx").exists()

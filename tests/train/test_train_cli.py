@@ -82,3 +82,38 @@ def test_missing_torch_message(folder_config, monkeypatch):
         r = runner.invoke(app, args)
         assert r.exit_code == 2
         assert "pip install 'ferkit[train]'" in output(r)
+
+
+def test_ensemble_config_trains_members_and_exports_one_model(folder_config, tmp_path, torch1):
+    cfg = json.loads(folder_config.read_text())
+    cfg["ensemble"] = [{"seed": 0}, {"seed": 1, "epochs": 1}]
+    folder_config.write_text(json.dumps(cfg))
+    run = tmp_path / "ens"
+    r = runner.invoke(app, ["train", str(folder_config), "--out", str(run), "-q"])
+    assert r.exit_code == 0, output(r)
+    assert r.output.count("best validation accuracy") == 2
+    for i, (seed, epochs) in enumerate([(0, 3), (1, 1)]):
+        member = json.loads((run / f"member-{i}" / "config.json").read_text())
+        assert (member["seed"], member["epochs"], member["ensemble"]) == (seed, epochs, [])
+        assert (run / f"member-{i}" / "best.ckpt").is_file()
+
+    onnx = tmp_path / "ens.onnx"
+    r = runner.invoke(app, ["export", str(run), "--out", str(onnx), "-q"])
+    assert r.exit_code == 0, output(r)
+    card = ModelCard.load(tmp_path / "ens.json")
+    assert card.architecture == "fercnn_s+fercnn_s"
+    assert [m["config"]["epochs"] for m in card.training["members"]] == [3, 1]
+    assert all(m["command"][:3] == ["ferkit", "train", str(folder_config)]
+               for m in card.training["members"])
+
+    r = runner.invoke(app, ["export", str(tmp_path / "nowhere"), "--out", str(onnx), "-q"])
+    assert r.exit_code == 2 and "no checkpoint" in output(r)
+
+
+def test_ensemble_entries_must_be_overrides():
+    from ferkit.train import TrainConfig
+
+    with pytest.raises(ValueError, match="ensemble\\[1\\]"):
+        TrainConfig(ensemble=[{"seed": 1}, 3]).members()
+    with pytest.raises(ValueError, match="unknown training option"):
+        TrainConfig(ensemble=[{"sed": 1}]).members()

@@ -67,9 +67,10 @@ def train_command(
     experiment_log: Optional[Path] = typer.Option(None, "--experiment-log", help="Append one row per finished run to this CSV."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Train an expression model from a config; checkpoints every epoch and resumes."""
+    """Train an expression model (or each member of an ensemble config) from a config;
+    checkpoints every epoch and resumes."""
     _require_torch()
-    from ferkit.train.trainer import train
+    from ferkit.train.trainer import train, train_ensemble
 
     cfg = _load_config(config)
     overrides = {"epochs": epochs, "model": model, "lr": lr, "batch_size": batch_size,
@@ -88,11 +89,16 @@ def train_command(
         {"argv": argv, "cwd": str(Path.cwd()), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
         indent=2) + "\n")
     try:
-        result = train(cfg, out, resume=resume, progress=not quiet, experiment_log=experiment_log)
+        run = train_ensemble if cfg.ensemble else train
+        results = run(cfg, out, resume=resume, progress=not quiet, experiment_log=experiment_log)
     except (FileNotFoundError, ValueError, KeyError) as e:
         _fail(str(e))
-    console.print(f"best validation accuracy {result.best_val_accuracy:.4f} at epoch "
-                  f"{result.best_epoch} of {result.epochs_run}; checkpoint {result.best_checkpoint}")
+    for result in results if isinstance(results, list) else [results]:
+        console.print(f"best validation accuracy {result.best_val_accuracy:.4f} at epoch "
+                      f"{result.best_epoch} of {result.epochs_run}; checkpoint "
+                      f"{result.best_checkpoint}")
+    if cfg.ensemble:
+        console.print(f"export the ensemble as one model with: ferkit export {out} --out <model>.onnx")
 
 
 @app.command("evaluate")
@@ -149,7 +155,7 @@ def evaluate_command(
 
 @app.command("export")
 def export_command(
-    checkpoint: Path = typer.Argument(..., help="Training checkpoint (best.ckpt)."),
+    checkpoints: list[Path] = typer.Argument(..., help="Training checkpoint(s) (best.ckpt) or run folder(s); several, or an ensemble run folder, export as one model averaging their logits."),
     out: Path = typer.Option(..., "--out", "-o", help="ONNX file to write; its model card goes beside it (.json)."),
     calibrate: bool = typer.Option(True, "--calibrate/--no-calibrate", help="Fit the softmax temperature on the validation split."),
     quantize: Optional[str] = typer.Option(None, "--quantize", help="Also write an int8 copy: static or dynamic (accuracy measured)."),
@@ -159,9 +165,10 @@ def export_command(
     data: Optional[str] = typer.Option(None, "--data", help="Override data.path of the checkpoint's config (for calibration and metrics)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
-    """Export a checkpoint to ONNX with its model card (measured metrics, temperature, provenance)."""
+    """Export a checkpoint (or an ensemble of them) to ONNX with its model card (measured
+    metrics, temperature, provenance)."""
     _require_torch()
-    from ferkit.train.checkpoint import load_checkpoint
+    from ferkit.train.checkpoint import find_checkpoints, load_checkpoint
     from ferkit.train.export import QUANTIZE_MODES, WEIGHT_FORMATS, export_onnx
 
     if quantize is not None and quantize not in QUANTIZE_MODES:
@@ -169,10 +176,11 @@ def export_command(
     if weights not in WEIGHT_FORMATS:
         raise typer.BadParameter(f"must be one of {', '.join(WEIGHT_FORMATS)}", param_hint="--weights")
     try:
-        ck = load_checkpoint(checkpoint)
+        members = [load_checkpoint(c) for path in checkpoints for c in find_checkpoints(path)]
         if data is not None:
-            ck.config.data.path = data
-        result = export_onnx(ck, out, name=name, flip_tta=flip, weights=weights,
+            for ck in members:
+                ck.config.data.path = data
+        result = export_onnx(members, out, name=name, flip_tta=flip, weights=weights,
                              calibrate=calibrate, quantize=quantize, progress=not quiet)
     except (FileNotFoundError, ValueError, KeyError, RuntimeError) as e:
         _fail(str(e))

@@ -11,8 +11,9 @@ import importlib
 from .config import DataConfig, TrainConfig
 
 _EXPORTS = {
-    "train": "ferkit.train.trainer", "TrainResult": "ferkit.train.trainer",
-    "load_checkpoint": "ferkit.train.checkpoint",
+    "train": "ferkit.train.trainer", "train_ensemble": "ferkit.train.trainer",
+    "TrainResult": "ferkit.train.trainer",
+    "load_checkpoint": "ferkit.train.checkpoint", "find_checkpoints": "ferkit.train.checkpoint",
     "evaluate_checkpoint": "ferkit.train.evaluate", "evaluate_onnx": "ferkit.train.evaluate",
     "fit_temperature": "ferkit.train.calibrate", "export_onnx": "ferkit.train.export",
 }

@@ -48,3 +48,19 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     return LoadedCheckpoint(path, model, cfg, ls, int(ck["epoch"]) + 1,
                             float(ck.get("wall_time_s", 0.0)), ck.get("hardware", ""),
                             dict(ck.get("best", {})))
+
+
+def find_checkpoints(path: str | os.PathLike) -> list[Path]:
+    """The checkpoints ``path`` names: a ``.ckpt`` file, a run folder (its ``best.ckpt``)
+    or an ensemble run folder (each ``member-<i>/best.ckpt``)."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if (path / "best.ckpt").is_file():
+        return [path / "best.ckpt"]
+    members = sorted(path.glob("member-*/best.ckpt"), key=lambda p: int(p.parent.name[7:])
+                     if p.parent.name[7:].isdigit() else 1 << 30)
+    if members:
+        return members
+    raise FileNotFoundError(f"no checkpoint at {path} (expected a .ckpt file, a run folder with "
+                            "best.ckpt, or an ensemble folder with member-*/best.ckpt)")

@@ -64,9 +64,25 @@ class TrainConfig:
     mean: float = 0.5
     std: float = 0.25
     notes: str = ""
+    # Ensemble members: each entry overrides fields of this config (e.g. {"seed": 1});
+    # they train one after another into <out>/member-<i> and export as one model.
+    ensemble: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def members(self) -> list["TrainConfig"]:
+        """One config per ensemble member, or ``[self]`` when this is a single model."""
+        if not self.ensemble:
+            return [self]
+        configs = []
+        for i, overrides in enumerate(self.ensemble):
+            if not isinstance(overrides, dict) or "ensemble" in overrides:
+                raise ValueError(f"ensemble[{i}] must be a mapping of options to override "
+                                 f"(not another ensemble), got {overrides!r}")
+            d = {**self.to_dict(), "name": f"{self.name}-member{i}", **overrides, "ensemble": []}
+            configs.append(TrainConfig.from_dict(d))
+        return configs
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":

@@ -4,6 +4,8 @@ The graph takes ``(N, C, image_size, image_size)`` float32, normalised with
 the card's mean/std, centre-crops to the network's ``input_size`` when that is
 smaller, optionally averages the logits of the mirrored view (flip TTA, as
 validation during training), and returns logits; the batch axis is dynamic.
+Several checkpoints trained on the same data and input export as one graph
+that averages their logits (an ensemble in one file, one card).
 Weights are stored as float16 by default (computed in float32; half the file
 size). Every figure written into the card is measured by running the written
 ONNX file through :class:`ferkit.classify.ExpressionClassifier`.
@@ -58,6 +60,42 @@ class ExportGraph(nn.Module):
         n = x.shape[0]
         logits = self.model(torch.cat([x, x.flip(-1)]))
         return (logits[:n] + logits[n:]) / 2
+
+
+class EnsembleGraph(nn.Module):
+    """Mean of the logits of several :class:`ExportGraph` members (same input, same labels)."""
+
+    def __init__(self, members: list[ExportGraph]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x) for m in self.members]).mean(0)
+
+
+def build_graph(checkpoints: list[LoadedCheckpoint], flip: bool) -> nn.Module:
+    """The export graph of one checkpoint, or the logit-averaging ensemble of several."""
+    graphs = [ExportGraph(ck.model.float().cpu().eval(), ck.config.image_size,
+                          ck.config.input_size, flip) for ck in checkpoints]
+    return graphs[0] if len(graphs) == 1 else EnsembleGraph(graphs)
+
+
+def check_compatible(checkpoints: list[LoadedCheckpoint]) -> None:
+    """Raise unless every checkpoint reads the same input and predicts the same labels."""
+    first = checkpoints[0]
+    c0 = first.config
+    for ck in checkpoints[1:]:
+        c = ck.config
+        diffs = [what for what, a, b in (
+            ("labels", first.label_set.labels, ck.label_set.labels),
+            ("image_size", c0.image_size, c.image_size), ("channels", c0.channels, c.channels),
+            ("mean/std", (c0.mean, c0.std), (c.mean, c.std)),
+            ("preprocess", c0.data.preprocess, c.data.preprocess)) if a != b]
+        if diffs:
+            raise ValueError(f"cannot ensemble {first.path} and {ck.path}: they differ in "
+                             + ", ".join(diffs))
 
 
 def fold_batchnorm(module: nn.Module) -> nn.Module:
@@ -181,10 +219,12 @@ def _split_or_none(ds, name: str, cfg: TrainConfig):
 
 
 def _command_for(checkpoint: Path) -> list[str] | None:
-    """The command line ``ferkit train`` recorded beside the checkpoint, if any."""
-    f = checkpoint.parent / "command.json"
-    if f.is_file():
-        return json.loads(f.read_text(encoding="utf-8")).get("argv")
+    """The command line ``ferkit train`` recorded beside the checkpoint (or, for an
+    ensemble member, beside its member folder), if any."""
+    for folder in (checkpoint.parent, checkpoint.parent.parent):
+        f = folder / "command.json"
+        if f.is_file():
+            return json.loads(f.read_text(encoding="utf-8")).get("argv")
     return None
 
 
@@ -194,9 +234,11 @@ def export_onnx(checkpoint, out_path: str | os.PathLike, *, name: str | None = N
                 description: str = "", progress: bool = True) -> ExportResult:
     """Export a checkpoint to ``out_path`` (``.onnx``) with its card beside it.
 
+    ``checkpoint`` may also be a list: the checkpoints (same labels and input)
+    export as one graph averaging their logits, and the card lists every member.
     ``calibrate`` fits the temperature on the validation split; accuracy,
     macro-F1, ECE and NLL are then measured on the validation and test splits
-    (``dataset`` replaces loading the checkpoint's training data).
+    (``dataset`` replaces loading the first checkpoint's training data).
     ``quantize`` (``dynamic`` or ``static``) also writes ``<name>.int8.onnx``
     with its own card and its own measured accuracy.
     """
@@ -212,9 +254,11 @@ def export_onnx(checkpoint, out_path: str | os.PathLike, *, name: str | None = N
     if out_path.suffix != ".onnx":
         raise ValueError(f"output must be an .onnx path, not {out_path}")
     say = _say if progress else (lambda message: None)
-    ck = checkpoint if isinstance(checkpoint, LoadedCheckpoint) else load_checkpoint(checkpoint)
-    cfg = ck.config
-    model = ck.model.float().cpu().eval()
+    members = [c if isinstance(c, LoadedCheckpoint) else load_checkpoint(c)
+               for c in (checkpoint if isinstance(checkpoint, (list, tuple)) else [checkpoint])]
+    check_compatible(members)
+    ck, cfg = members[0], members[0].config
+    architecture = "+".join(m.config.model for m in members)
     clahe = bool(cfg.data.preprocess.get("clahe", False))
 
     if dataset is None:
@@ -226,9 +270,9 @@ def export_onnx(checkpoint, out_path: str | os.PathLike, *, name: str | None = N
     train, train_name = _split_or_none(dataset, cfg.data.train_split if cfg.data.train_split in set(
         dataset.split) else "train", cfg)
 
-    say(f"exporting {cfg.model} to {out_path} (opset {OPSET}, {weights} weights, "
+    say(f"exporting {architecture} to {out_path} (opset {OPSET}, {weights} weights, "
         f"flip TTA {'on' if flip_tta else 'off'})")
-    graph = ExportGraph(model, cfg.image_size, cfg.input_size, flip_tta)
+    graph = build_graph(members, flip_tta)
     reference = round_weights_to_float16(graph) if weights == "float16" else graph
     export_graph(reference, out_path, cfg.channels, cfg.image_size)
     converted = _store_float16(out_path) if weights == "float16" else 0
@@ -253,13 +297,15 @@ def export_onnx(checkpoint, out_path: str | os.PathLike, *, name: str | None = N
     pre = cfg.data.preprocess
     card = ModelCard(
         name=name or out_path.stem, labels=list(label_set.labels), label_set=label_set.name,
-        architecture=cfg.model, parameters=int(sum(p.numel() for p in model.parameters())),
+        architecture=architecture, parameters=int(sum(p.numel() for m in members
+                                                      for p in m.model.parameters())),
         input=InputSpec(size=cfg.image_size, channels=cfg.channels, mean=cfg.mean, std=cfg.std,
                         clahe=clahe),
         align=AlignSpec(template=pre.get("template", "fer2013"), margin=float(pre.get("margin", 0.0))),
         temperature=1.0, ferkit_version=__version__,
-        description=description or (f"{cfg.model} trained on {dataset.name} "
-                                    f"({cfg.data.kind}), {len(label_set)} classes"))
+        description=description or (
+            (cfg.model if len(members) == 1 else f"ensemble of {len(members)} ({architecture})")
+            + f" trained on {dataset.name} ({cfg.data.kind}), {len(label_set)} classes"))
     card_path = card_path_for(out_path)
     card.save(card_path)
 
@@ -292,24 +338,26 @@ def export_onnx(checkpoint, out_path: str | os.PathLike, *, name: str | None = N
     eval_part, eval_name = (test, test_name) if test is not None else (val, val_name)
     if flip_tta and measure_flip_cost:
         say("measuring the cost of flip TTA (latency, accuracy without it)")
-        export_info["flip_tta_cost"] = _flip_cost(model, cfg, weights, out_path, eval_part,
+        export_info["flip_tta_cost"] = _flip_cost(members, weights, out_path, eval_part,
                                                   eval_name, x, card, reports[eval_name])
     card.training = {
         "data": asdict(cfg.data), "dataset": dataset.name,
         "splits": {role: {"name": n, "samples": len(p)} for role, p, n in (
             ("train", train, train_name), ("val", val, val_name), ("test", test, test_name))
             if p is not None},
-        "max_train_samples": cfg.max_train_samples, "command": _command_for(ck.path),
-        "config": cfg.to_dict(), "checkpoint": ck.path.name, "epochs": ck.epoch,
-        "best": ck.best, "wall_time_s": ck.wall_time_s, "hardware": ck.hardware,
+        "max_train_samples": cfg.max_train_samples, **_provenance(ck),
+        "wall_time_s": sum(m.wall_time_s for m in members),
         "calibration": calibration.to_dict() if calibration else None, "export": export_info,
     }
+    if len(members) > 1:
+        card.training["members"] = [_provenance(m) for m in members]
+        card.training["ensemble"] = "mean of the members' logits"
     card.save(card_path)
 
     quantized = None
     if quantize:
         say(f"int8 {quantize} quantisation")
-        quantized = quantize_model(out_path, card, model, cfg, quantize, train if train is not None
+        quantized = quantize_model(out_path, card, members, quantize, train if train is not None
                                    else val, eval_part, eval_name, progress)
         card.training["export"]["quantized"] = {
             "file": quantized.name, "mode": quantize,
@@ -320,17 +368,25 @@ def export_onnx(checkpoint, out_path: str | os.PathLike, *, name: str | None = N
     return ExportResult(out_path, card, parity, quantized)
 
 
+def _provenance(ck: LoadedCheckpoint) -> dict:
+    """Where one checkpoint came from: command, config, epochs, selection, time, hardware."""
+    return {"command": _command_for(ck.path), "config": ck.config.to_dict(),
+            "checkpoint": ck.path.name, "epochs": ck.epoch, "best": ck.best,
+            "wall_time_s": ck.wall_time_s, "hardware": ck.hardware}
+
+
 def _say(message: str) -> None:
     from rich.console import Console
 
     Console(stderr=True).print(f"[bold]export:[/bold] {message}")
 
 
-def _flip_cost(model, cfg, weights, out_path, part, split, x, card, flip_report) -> dict:
+def _flip_cost(members, weights, out_path, part, split, x, card, flip_report) -> dict:
     """Latency with and without the mirrored view, and the accuracy the flip buys."""
+    cfg = members[0].config
     with tempfile.TemporaryDirectory() as tmp:
         plain = Path(tmp) / "noflip.onnx"
-        g = ExportGraph(model, cfg.image_size, cfg.input_size, flip=False)
+        g = build_graph(members, flip=False)
         export_graph(round_weights_to_float16(g) if weights == "float16" else g, plain,
                      cfg.channels, cfg.image_size)
         if weights == "float16":
@@ -361,18 +417,18 @@ class _CalibrationReader:
         return next(self.batches, None)
 
 
-def quantize_model(float_path: Path, card: ModelCard, model, cfg: TrainConfig, mode: str,
+def quantize_model(float_path: Path, card: ModelCard, members: list[LoadedCheckpoint], mode: str,
                    calib_part, eval_part, eval_name: str, progress: bool = True,
                    calibration_samples: int = 512) -> Path:
     """int8 copy of the model (``<stem>.int8.onnx``) with its own card and measured metrics."""
+    cfg = members[0].config
     from onnxruntime.quantization import QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     out = float_path.with_name(float_path.stem + ".int8.onnx")
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
-        export_graph(ExportGraph(model, cfg.image_size, cfg.input_size,
-                                 card.training["export"]["tta"] == "flip"),
+        export_graph(build_graph(members, card.training["export"]["tta"] == "flip"),
                      fp32, cfg.channels, cfg.image_size)
         prepped = Path(tmp) / "prepped.onnx"
         quant_pre_process(str(fp32), str(prepped), skip_symbolic_shape=True)

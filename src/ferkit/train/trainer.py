@@ -308,6 +308,24 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True,
     return result
 
 
+def train_ensemble(cfg: TrainConfig, out_dir: str | Path, resume: bool = True,
+                   dataset: FaceDataset | None = None, progress: bool = True,
+                   experiment_log: str | Path | None = None) -> list[TrainResult]:
+    """Train each of ``cfg.members()`` into ``out_dir/member-<i>``, one after another.
+
+    The data is loaded once; each member checkpoints and resumes on its own, so
+    an interrupted ensemble continues where it stopped. ``ferkit export out_dir``
+    exports the members' best checkpoints as one model.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg.save(out / "config.json")
+    if dataset is None:
+        dataset = load_dataset(cfg.data, cfg.image_size, cfg.channels, progress)
+    return [train(member, out / f"member-{i}", resume, dataset, progress, experiment_log)
+            for i, member in enumerate(cfg.members())]
+
+
 def log_experiment(path: str | Path, cfg: TrainConfig, result: TrainResult) -> None:
     """Append one row describing a finished run to an experiment-log CSV."""
     aug = cfg.augment if isinstance(cfg.augment, str) else json.dumps(cfg.augment, sort_keys=True)
