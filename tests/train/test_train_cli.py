@@ -49,6 +49,7 @@ def test_train_export_evaluate(folder_config, tmp_path, torch1):
     assert "best validation accuracy" in r.output
     assert json.loads((run / "config.json").read_text())["epochs"] == 2   # override applied
     assert (run / "command.json").is_file()
+    assert (run / "curves.png").is_file()                              # learning curves per epoch
 
     onnx = tmp_path / "m.onnx"
     r = runner.invoke(app, ["export", str(run / "best.ckpt"), "--out", str(onnx),
@@ -105,6 +106,11 @@ def test_ensemble_config_trains_members_and_exports_one_model(folder_config, tmp
     assert [m["config"]["epochs"] for m in card.training["members"]] == [3, 1]
     assert all(m["command"][:3] == ["ferkit", "train", str(folder_config)]
                for m in card.training["members"])
+
+    r = runner.invoke(app, ["compare", str(run), "--out", str(tmp_path / "cmp.png")])
+    assert r.exit_code == 0, output(r)
+    assert "ens/member-0" in r.output and "ens/member-1" in r.output
+    assert (tmp_path / "cmp.png").is_file()
 
     r = runner.invoke(app, ["export", str(tmp_path / "nowhere"), "--out", str(onnx), "-q"])
     assert r.exit_code == 2 and "no checkpoint" in output(r)

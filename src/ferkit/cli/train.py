@@ -194,3 +194,20 @@ def export_command(
         q = card.training["export"]["quantized"]
         console.print(f"int8 ({quantize}): {result.quantized} ({q['file_bytes'] / 1e6:.1f} MB), "
                       f"accuracy {q['accuracy']:.4f} on {q['split']}")
+
+
+@app.command("compare")
+def compare_command(
+    runs: list[Path] = typer.Argument(..., help="Run folders written by ferkit train (ensemble folders stand for their members)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also draw the runs' loss and accuracy curves into this PNG."),
+) -> None:
+    """Compare training runs: best validation accuracy, epochs, wall time, learning curves."""
+    from ferkit.train.compare import compare_table, plot_curves, read_run, run_folders
+
+    try:
+        summaries = [read_run(p) for p in run_folders(runs)]
+    except (FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+    console.print(compare_table(summaries))
+    if out is not None:
+        console.print(f"curves: {plot_curves(summaries, out)}")

@@ -16,6 +16,7 @@ _EXPORTS = {
     "load_checkpoint": "ferkit.train.checkpoint", "find_checkpoints": "ferkit.train.checkpoint",
     "evaluate_checkpoint": "ferkit.train.evaluate", "evaluate_onnx": "ferkit.train.evaluate",
     "fit_temperature": "ferkit.train.calibrate", "export_onnx": "ferkit.train.export",
+    "read_run": "ferkit.train.compare", "plot_curves": "ferkit.train.compare",
 }
 
 

@@ -18,6 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .augment import augment_batch, get_augment, mix_batch
+from .compare import plot_curves, read_run
 from .config import TrainConfig
 from .datasets import FaceDataset, load_dataset
 from .datasets.base import stratified_split
@@ -172,7 +173,8 @@ class TrainResult:
 def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True,
           dataset: FaceDataset | None = None, progress: bool = True,
           experiment_log: str | Path | None = None) -> TrainResult:
-    """Train ``cfg`` into ``out_dir`` (``last.ckpt``, ``best.ckpt``, ``metrics.csv``).
+    """Train ``cfg`` into ``out_dir`` (``last.ckpt``, ``best.ckpt``, ``metrics.csv``,
+    ``curves.png``).
 
     With ``resume`` a run continues from ``out_dir/last.ckpt`` when present.
     ``experiment_log`` (a CSV) gets one row per finished run.
@@ -290,6 +292,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True,
             if improved:
                 _atomic_save(state, best_path)
             _atomic_save(state, last_path)
+            plot_curves([read_run(out)], out / "curves.png")
             bar.console.print(
                 f"epoch {epoch + 1}: train loss {row['train_loss']:.3f} acc {row['train_acc']:.3f}"
                 f" | val loss {val_loss:.3f} acc {val_acc:.4f}{' *' if improved else ''}")
