@@ -127,7 +127,8 @@ def test_ensemble_export_averages_members(tiny_checkpoint, second_checkpoint, ti
 
     out = tmp_path / "ens.onnx"
     res = export_onnx([tiny_checkpoint, second_checkpoint], out, weights="float32", calibrate=False,
-                      dataset=tiny_fer, measure_flip_cost=False, progress=False)
+                      quantize="static", dataset=tiny_fer, measure_flip_cost=False,
+                      progress=False)
     assert res.parity_max_abs_diff <= 1e-4
     card = res.card
     a, b = load_checkpoint(tiny_checkpoint), load_checkpoint(second_checkpoint)
@@ -143,6 +144,12 @@ def test_ensemble_export_averages_members(tiny_checkpoint, second_checkpoint, ti
                 + ExportGraph(b.model, 48, 44, True)(torch1.from_numpy(x))).numpy() / 2
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert np.abs(sess.run(None, {"input": x})[0] - want).max() <= 1e-4
+
+    # The int8 copy quantises the whole ensemble graph and measures itself.
+    qcard = ModelCard.load(card_path_for(res.quantized))
+    assert qcard.architecture == "fercnn_s+fercnn_s" and len(qcard.training["members"]) == 2
+    assert 0 < qcard.metric("accuracy", "PrivateTest").value <= 1
+    assert res.quantized.stat().st_size < 0.5 * out.stat().st_size
 
 
 def test_ensemble_rejects_mismatched_members(tiny_checkpoint, tiny_fer, tmp_path, torch1):
