@@ -31,7 +31,7 @@ def test_read_run_picks_the_best_validation_epoch(tmp_path):
     r = read_run(write_run(tmp_path / "a", finished=False))
     assert (r.best_epoch, r.best_val_accuracy, r.best_val_loss) == (2, 0.55, 1.2)
     assert (r.epochs_run, r.epochs_planned, r.finished) == (3, 5, False)
-    assert (r.model, r.input, r.data, r.wall_time_s) == ("fercnn_s", "1x40", "ferplus (soft)", 300.0)
+    assert (r.model, r.input, r.data, r.wall_time_s) == ("fercnn_s", "1x40", "ferplus soft", 300.0)
 
 
 def test_ensemble_folders_expand_and_curves_are_drawn(tmp_path):

@@ -65,7 +65,7 @@ def read_run(path: str | os.PathLike) -> RunSummary:
     return RunSummary(
         path=path, name=cfg.get("name", path.name), model=cfg.get("model", "?"),
         input=f"{cfg.get('channels', '?')}x{cfg.get('input_size', '?')}",
-        data=f"{data.get('kind', '?')}" + (f" ({data['label_mode']})" if data.get("kind") == "ferplus"
+        data=f"{data.get('kind', '?')}" + (f" {data['label_mode']}" if data.get("kind") == "ferplus"
                                           else ""),
         epochs_run=int(history[-1]["epoch"]), epochs_planned=int(cfg.get("epochs", 0)),
         best_val_accuracy=best["val_acc"], best_val_loss=best["val_loss"],
@@ -83,7 +83,7 @@ def compare_table(runs: list[RunSummary]):
               box=box.SIMPLE_HEAD, show_edge=False)
     for col in ("run", "model", "input", "data", "epochs", "val acc", "at", "time"):
         t.add_column(col, justify="left" if col in ("run", "model", "data") else "right",
-                     no_wrap=True)
+                     no_wrap=col != "data")
     for r in sorted(runs, key=lambda r: -r.best_val_accuracy):
         epochs = f"{r.epochs_run}/{r.epochs_planned}" + ("" if r.finished else "*")
         t.add_row(r.label, r.model, r.input, r.data, epochs, f"{r.best_val_accuracy:.4f}",
