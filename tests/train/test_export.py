@@ -136,6 +136,7 @@ def test_ensemble_export_averages_members(tiny_checkpoint, second_checkpoint, ti
     assert card.parameters == sum(p.numel() for ck in (a, b) for p in ck.model.parameters())
     assert [m["config"]["seed"] for m in card.training["members"]] == [0, 7]
     assert card.training["wall_time_s"] == pytest.approx(a.wall_time_s + b.wall_time_s)
+    assert "epochs" not in card.training and card.training["hardware"] == a.hardware
 
     # The graph is the mean of each member's own crop-and-flip logits.
     x = normalised(tiny_fer.images[:9])

@@ -345,13 +345,15 @@ def export_onnx(checkpoint, out_path: str | os.PathLike, *, name: str | None = N
         "splits": {role: {"name": n, "samples": len(p)} for role, p, n in (
             ("train", train, train_name), ("val", val, val_name), ("test", test, test_name))
             if p is not None},
-        "max_train_samples": cfg.max_train_samples, **_provenance(ck),
+        "max_train_samples": cfg.max_train_samples,
+        # An ensemble's members differ in seed, epochs, ...: each keeps its own provenance.
+        **(_provenance(ck) if len(members) == 1 else {
+            "config": cfg.to_dict(), "ensemble": "mean of the members' logits",
+            "members": [_provenance(m) for m in members],
+            "hardware": ", ".join(sorted({m.hardware for m in members}))}),
         "wall_time_s": sum(m.wall_time_s for m in members),
         "calibration": calibration.to_dict() if calibration else None, "export": export_info,
     }
-    if len(members) > 1:
-        card.training["members"] = [_provenance(m) for m in members]
-        card.training["ensemble"] = "mean of the members' logits"
     card.save(card_path)
 
     quantized = None
@@ -421,9 +423,10 @@ def quantize_model(float_path: Path, card: ModelCard, members: list[LoadedCheckp
                    calib_part, eval_part, eval_name: str, progress: bool = True,
                    calibration_samples: int = 512) -> Path:
     """int8 copy of the model (``<stem>.int8.onnx``) with its own card and measured metrics."""
-    cfg = members[0].config
     from onnxruntime.quantization import QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    cfg = members[0].config
 
     out = float_path.with_name(float_path.stem + ".int8.onnx")
     with tempfile.TemporaryDirectory() as tmp:
