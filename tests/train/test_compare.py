@@ -35,14 +35,14 @@ def test_read_run_picks_the_best_validation_epoch(tmp_path):
 
 
 def test_ensemble_folders_expand_and_curves_are_drawn(tmp_path):
-    write_run(tmp_path / "ens" / "member-0")
-    write_run(tmp_path / "ens" / "member-1", model="resnet18")
+    for i in (10, 0, 2):
+        write_run(tmp_path / "ens" / f"member-{i}", model="resnet18" if i == 2 else "fercnn_s")
     single = write_run(tmp_path / "single")
     folders = run_folders([tmp_path / "ens", single])
-    assert [f.name for f in folders] == ["member-0", "member-1", "single"]
+    assert [f.name for f in folders] == ["member-0", "member-2", "member-10", "single"]
     runs = [read_run(f) for f in folders]
-    assert runs[1].label == "ens/member-1"
-    assert compare_table(runs).row_count == 3
+    assert runs[1].label == "ens/member-2" and runs[1].model == "resnet18"
+    assert compare_table(runs).row_count == 4
     png = plot_curves(runs, tmp_path / "curves.png")
     assert Image.open(png).size[0] > 800
     with pytest.raises(FileNotFoundError, match="not a training run"):

@@ -123,3 +123,20 @@ def test_ensemble_entries_must_be_overrides():
         TrainConfig(ensemble=[{"seed": 1}, 3]).members()
     with pytest.raises(ValueError, match="unknown training option"):
         TrainConfig(ensemble=[{"sed": 1}]).members()
+    # What the data and the exported graph's input depend on is shared by every member.
+    with pytest.raises(ValueError, match="ensemble\\[0\\] overrides channels, image_size"):
+        TrainConfig(ensemble=[{"image_size": 64, "channels": 3}]).members()
+    members = TrainConfig(name="e", ensemble=[{"seed": 3, "input_size": 44}]).members()
+    assert [(m.name, m.seed, m.input_size) for m in members] == [("e-member0", 3, 44)]
+
+
+def test_command_line_options_win_over_ensemble_entries():
+    from ferkit.train import TrainConfig
+
+    cfg = TrainConfig(epochs=70, ensemble=[{"seed": 0}, {"seed": 1, "epochs": 55}])
+    cfg.override(epochs=2, lr=0.01)
+    assert [(m.seed, m.epochs, m.lr) for m in cfg.members()] == [(0, 2, 0.01), (1, 2, 0.01)]
+    with pytest.raises(ValueError, match="own seeds"):
+        cfg.override(seed=5)
+    r = runner.invoke(app, ["train", "default_fer7", "--seed", "5", "--out", "/nonexistent/x"])
+    assert r.exit_code == 2 and "own seeds" in output(r)

@@ -56,7 +56,7 @@ def train_command(
     config: str = typer.Argument(..., help="Training config (.json or .yaml), or a packaged config name such as default_fer7."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default: runs/<config name>)."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from <out>/last.ckpt when it exists."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Override the config's epochs."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Override the config's epochs (every ensemble member's too; so do the options below)."),
     model: Optional[str] = typer.Option(None, "--model", help="Override the architecture (fercnn_s/m/l or a timm name)."),
     lr: Optional[float] = typer.Option(None, "--lr", min=0.0, help="Override the learning rate."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Override the batch size."),
@@ -77,10 +77,13 @@ def train_command(
                  "max_train_samples": max_train_samples, "threads": threads, "seed": seed}
     out = out or Path("runs") / cfg.name
     argv = ["ferkit", "train", config, "--out", str(out), "--resume" if resume else "--no-resume"]
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        cfg.override(**overrides)
+    except ValueError as e:
+        _fail(str(e))
     for key, value in overrides.items():
-        if value is not None:
-            setattr(cfg, key, value)
-            argv += [f"--{key.replace('_', '-')}", str(value)]
+        argv += [f"--{key.replace('_', '-')}", str(value)]
     if data is not None:
         cfg.data.path = data
         argv += ["--data", data]
@@ -89,11 +92,12 @@ def train_command(
         {"argv": argv, "cwd": str(Path.cwd()), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
         indent=2) + "\n")
     try:
-        run = train_ensemble if cfg.ensemble else train
-        results = run(cfg, out, resume=resume, progress=not quiet, experiment_log=experiment_log)
+        options = {"resume": resume, "progress": not quiet, "experiment_log": experiment_log}
+        results = (train_ensemble(cfg, out, **options) if cfg.ensemble
+                   else [train(cfg, out, **options)])
     except (FileNotFoundError, ValueError, KeyError) as e:
         _fail(str(e))
-    for result in results if isinstance(results, list) else [results]:
+    for result in results:
         console.print(f"best validation accuracy {result.best_val_accuracy:.4f} at epoch "
                       f"{result.best_epoch} of {result.epochs_run}; checkpoint "
                       f"{result.best_checkpoint}")

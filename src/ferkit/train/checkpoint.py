@@ -11,7 +11,7 @@ import torch.nn as nn
 
 from ferkit.labels import LabelSet, get_label_set
 
-from .config import TrainConfig
+from .config import TrainConfig, member_dirs
 from .models import create_model
 
 
@@ -58,8 +58,7 @@ def find_checkpoints(path: str | os.PathLike) -> list[Path]:
         return [path]
     if (path / "best.ckpt").is_file():
         return [path / "best.ckpt"]
-    members = sorted(path.glob("member-*/best.ckpt"), key=lambda p: int(p.parent.name[7:])
-                     if p.parent.name[7:].isdigit() else 1 << 30)
+    members = [d / "best.ckpt" for d in member_dirs(path) if (d / "best.ckpt").is_file()]
     if members:
         return members
     raise FileNotFoundError(f"no checkpoint at {path} (expected a .ckpt file, a run folder with "

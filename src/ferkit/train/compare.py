@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import member_dirs
+
 
 @dataclass
 class RunSummary:
@@ -44,8 +46,8 @@ def run_folders(paths) -> list[Path]:
     for p in map(Path, paths):
         if (p / "metrics.csv").is_file():
             out.append(p)
-        elif members := sorted(p.glob("member-*/metrics.csv")):
-            out += [m.parent for m in members]
+        elif members := [d for d in member_dirs(p) if (d / "metrics.csv").is_file()]:
+            out += members
         else:
             raise FileNotFoundError(f"{p}: not a training run folder (no metrics.csv)")
     return out

@@ -34,6 +34,22 @@ class DataConfig:
     preprocess: dict = field(default_factory=dict)
 
 
+# Options every ensemble member must share (see TrainConfig.members).
+SHARED_BY_MEMBERS = ("data", "image_size", "channels", "mean", "std")
+
+
+def member_dir(run_dir: str | Path, index: int) -> Path:
+    """Where ensemble member ``index`` of a run trains."""
+    return Path(run_dir) / f"member-{index}"
+
+
+def member_dirs(run_dir: str | Path) -> list[Path]:
+    """The member folders of an ensemble run, in member order (empty for a single run)."""
+    found = [(d.name.removeprefix("member-"), d) for d in Path(run_dir).glob("member-*")
+             if d.is_dir()]
+    return [d for i, d in sorted((int(i), d) for i, d in found if i.isdigit())]
+
+
 @dataclass
 class TrainConfig:
     name: str = "run"
@@ -71,8 +87,25 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def override(self, **values) -> None:
+        """Set options (from the command line): they win over ensemble entries too.
+        ``seed`` is refused for an ensemble, whose members differ by their seeds."""
+        if "seed" in values and self.ensemble:
+            raise ValueError("this config is an ensemble whose members carry their own seeds; "
+                             "edit its ensemble list instead of passing a seed")
+        for key, value in values.items():
+            setattr(self, key, value)
+            for entry in self.ensemble:
+                if isinstance(entry, dict) and key in entry:
+                    entry[key] = value
+
     def members(self) -> list["TrainConfig"]:
-        """One config per ensemble member, or ``[self]`` when this is a single model."""
+        """One config per ensemble member, or ``[self]`` when this is a single model.
+
+        Members share the data and what the exported graph reads (image size,
+        channels, normalisation): the data is loaded once for all of them and
+        export refuses members that differ there, so such overrides fail here.
+        """
         if not self.ensemble:
             return [self]
         configs = []
@@ -80,6 +113,10 @@ class TrainConfig:
             if not isinstance(overrides, dict) or "ensemble" in overrides:
                 raise ValueError(f"ensemble[{i}] must be a mapping of options to override "
                                  f"(not another ensemble), got {overrides!r}")
+            shared = sorted(set(overrides) & set(SHARED_BY_MEMBERS))
+            if shared:
+                raise ValueError(f"ensemble[{i}] overrides {', '.join(shared)}, which all "
+                                 "members share; set it on the config itself")
             d = {**self.to_dict(), "name": f"{self.name}-member{i}", **overrides, "ensemble": []}
             configs.append(TrainConfig.from_dict(d))
         return configs

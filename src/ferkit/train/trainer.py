@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from .augment import augment_batch, get_augment, mix_batch
 from .compare import plot_curves, read_run
-from .config import TrainConfig
+from .config import TrainConfig, member_dir
 from .datasets import FaceDataset, load_dataset
 from .datasets.base import stratified_split
 from .models import create_model
@@ -325,7 +325,7 @@ def train_ensemble(cfg: TrainConfig, out_dir: str | Path, resume: bool = True,
     cfg.save(out / "config.json")
     if dataset is None:
         dataset = load_dataset(cfg.data, cfg.image_size, cfg.channels, progress)
-    return [train(member, out / f"member-{i}", resume, dataset, progress, experiment_log)
+    return [train(member, member_dir(out, i), resume, dataset, progress, experiment_log)
             for i, member in enumerate(cfg.members())]
 
 
