@@ -32,6 +32,7 @@ class Face:
     label: str | None = None
     probabilities: dict[str, float] = field(default_factory=dict)
     crop: np.ndarray | None = field(default=None, repr=False)  # aligned model input, if kept
+    track_id: int | None = None  # the person's id across video frames; None for photos
 
     @property
     def confidence(self) -> float:

@@ -1,14 +1,17 @@
 """The ``ferkit`` command line: a thin shell over the Python API.
 
 Each sub-module registers its commands on :data:`app`.
-Exit codes: 0 all inputs succeeded, 1 some failed, 2 usage error.
+Exit codes: 0 all inputs succeeded, 1 some failed, 2 usage error (see
+:mod:`ferkit.errors`), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+from ._common import FerkitGroup
+
+app = typer.Typer(cls=FerkitGroup, add_completion=False, no_args_is_help=True,
                   help="ferkit: facial expression recognition in photos, videos and streams.")
 
 
