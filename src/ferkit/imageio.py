@@ -286,7 +286,7 @@ def _has_alpha(img: Image.Image) -> bool:
 def _fully_transparent(img: Image.Image) -> bool:
     if not _has_alpha(img):
         return False
-    lo, hi = img.convert("RGBA").getchannel("A").getextrema()
+    _, hi = img.convert("RGBA").getchannel("A").getextrema()
     return hi == 0
 
 

@@ -288,4 +288,4 @@ def _access_message(name: str, e: OSError) -> str:
     return f"cannot access {name}: {_reason(e)}"
 
 
-__all__ = ["InputProblem", "InputScan", "MAX_EXAMPLES", "expand_inputs"]
+__all__ = ["MAX_EXAMPLES", "InputProblem", "InputScan", "expand_inputs"]
