@@ -292,8 +292,9 @@ def _fully_transparent(img: Image.Image) -> bool:
 
 def _first_frame(img: Image.Image, max_pixels: int, name: str) -> np.ndarray:
     """The first frame of ``img`` (or the first that shows anything, see the module docstring)."""
+    animated = getattr(img, "is_animated", False)  # before load: asking may seek and rewind
     img.load()
-    if not getattr(img, "is_animated", False):
+    if not animated:
         return _from_pil(img, max_pixels, name)
     logger.debug("%s has several frames; reading the first", name)
     if _fully_transparent(img):
