@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import ferkit
-from ferkit.analyzer import Analyzer, expand_inputs
+from ferkit.analyzer import Analyzer
+from ferkit.errors import UsageError
 from ferkit.imageio import ImageError
 from imagefiles import astronaut, write_bad_files
 
@@ -71,25 +72,16 @@ def test_batch_records_errors_and_keeps_going(analyzer, tmp_path):
     good = tmp_path / "good.png"
     Image.fromarray(astronaut()).save(good)
     paths = [bad["truncated"], good, bad["bomb"], tmp_path / "missing.jpg"]
-    results = [r for r, _ in analyzer.analyze_files(paths)]
+    results = list(analyzer.analyze_files(paths))
     assert [r.error is None for r in results] == [False, True, False, False]
+    # unreadable files have no size; the good one does, and no image is kept unless asked
+    assert [(r.width, r.height) for r in results] == [(None, None), (512, 512), (None, None), (None, None)]
+    assert all(r.image is None for r in results)
+    assert all(r.labels == analyzer.labels for r in results)
     assert len(results[1].faces) == 1
     assert "truncated" in results[0].error and "too large" in results[2].error
     with pytest.raises(ImageError):
         analyzer.analyze(bad["not_an_image"])
-
-
-def test_expand_inputs_folders_globs_and_missing(tmp_path):
-    (tmp_path / "a" / "b").mkdir(parents=True)
-    for p in ("a/1.jpg", "a/b/2.PNG", "a/notes.txt"):
-        (tmp_path / p).write_bytes(b"x")
-    (tmp_path / "empty").mkdir()
-    files, errors = expand_inputs([tmp_path / "a", str(tmp_path / "a" / "*.jpg"),
-                                   tmp_path / "empty", tmp_path / "nothing.jpg",
-                                   str(tmp_path / "*.gif")])
-    assert [p.name for p in files] == ["1.jpg", "2.PNG", "1.jpg"]
-    msgs = sorted(e.error.split(":")[0] for e in errors)
-    assert msgs == ["file not found", "no files match", "no images found in folder"]
 
 
 def test_tiny_and_huge_images(analyzer):
@@ -97,3 +89,50 @@ def test_tiny_and_huge_images(analyzer):
     big = np.tile(astronaut(), (8, 8, 1))  # 4096x4096, 64 faces of ~120 px
     result = analyzer.analyze(big)
     assert len(result.faces) >= 60
+
+
+def test_classification_makes_new_faces_from_detections(analyzer):
+    image = astronaut()
+    detections = analyzer.detect(image)
+    assert len(detections) == 1 and not hasattr(detections[0], "label")
+    faces = analyzer.classify(image, detections)
+    assert faces[0].box == detections[0].box and faces[0].score == detections[0].score
+    assert faces[0].label == "happy" and faces[0].track_id is None
+
+
+def test_margin_changes_the_crop_the_model_sees():
+    """A wider margin shows more context: the face occupies a smaller part of the crop."""
+    image = astronaut()
+    tight = Analyzer(margin=0.0, keep_crops=True, threads=1).analyze(image).faces[0].crop
+    wide = Analyzer(margin=0.5, keep_crops=True, threads=1).analyze(image).faces[0].crop
+    assert tight.shape == wide.shape
+    # the wide crop is the tight one shrunk into its centre (up to resampling)
+    import cv2
+
+    size = tight.shape[0]
+    inner = round(size / 1.5)
+    lo = (size - inner) // 2
+    shrunk = cv2.resize(tight, (inner, inner), interpolation=cv2.INTER_AREA).astype(float)
+    centre = wide[lo:lo + inner, lo:lo + inner].astype(float)
+    assert np.abs(centre - shrunk).mean() < np.abs(wide.astype(float) - tight.astype(float)).mean()
+    assert not np.array_equal(tight, wide)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"margin": -0.1}, "margin"), ({"margin": float("nan")}, "margin"),
+    ({"min_face_size": 0}, "min_face_size"), ({"min_face_size": 2.5}, "min_face_size"),
+    ({"threads": -1}, "threads"), ({"threads": True}, "threads"),
+    ({"detect_size": 8}, "detect_size"), ({"score_threshold": 1.5}, "score_threshold"),
+    ({"detector": "nosuch"}, "unknown detector"),
+])
+def test_api_arguments_are_checked_like_the_cli(options, message):
+    with pytest.raises(UsageError, match=message):
+        Analyzer(**options)
+
+
+def test_detector_instance_with_detector_options_is_an_error():
+    from ferkit.detect import create_detector
+
+    with pytest.raises(UsageError, match="Detector instance"):
+        Analyzer(create_detector("retinaface"), min_face_size=40)
+    Analyzer(create_detector("retinaface", min_face_size=40), threads=1)  # the right way

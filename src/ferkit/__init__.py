@@ -7,26 +7,51 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from typing import TYPE_CHECKING
 
 import importlib
+from importlib import metadata
+
+try:
+    __version__ = metadata.version("ferkit")
+except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 # Public names and the module each lives in; imported on first use so that
 # `import ferkit.train` or the CLI start without loading every stage.
 _EXPORTS = {
-    "Analyzer": "ferkit.analyzer", "ModelCard": "ferkit.card",
+    "Analyzer": "ferkit.analyzer", "AnalyzerOptions": "ferkit.analyzer", "ModelCard": "ferkit.card",
     "ImageError": "ferkit.imageio", "load_image": "ferkit.imageio",
     "LabelSet": "ferkit.labels", "get_label_set": "ferkit.labels", "FER7": "ferkit.labels",
     "FERPLUS8": "ferkit.labels", "KOREAN5": "ferkit.labels", "KOREAN7": "ferkit.labels",
-    "Face": "ferkit.results", "ImageResult": "ferkit.results", "to_dataframe": "ferkit.results",
-    "analyze_video": "ferkit.video", "VideoResult": "ferkit.video",
+    "Detection": "ferkit.results", "Face": "ferkit.results", "ImageResult": "ferkit.results",
+    "to_dataframe": "ferkit.results",
+    "analyze_video": "ferkit.video", "VideoOptions": "ferkit.video", "VideoResult": "ferkit.video",
+    **{name: "ferkit.errors" for name in (
+        "FerkitError", "UsageError", "UnknownNameError", "ConfigError", "DatasetError",
+        "ModelError", "InputError", "OutputError")},
 }
+
+
+if TYPE_CHECKING:  # what IDEs and type checkers see of the lazy names
+    from ferkit.analyzer import Analyzer, AnalyzerOptions
+    from ferkit.card import ModelCard
+    from ferkit.errors import (ConfigError, DatasetError, FerkitError, InputError, ModelError,
+                               OutputError, UnknownNameError, UsageError)
+    from ferkit.imageio import ImageError, load_image
+    from ferkit.labels import FER7, FERPLUS8, KOREAN5, KOREAN7, LabelSet, get_label_set
+    from ferkit.results import Detection, Face, ImageResult, to_dataframe
+    from ferkit.video import VideoOptions, VideoResult, analyze_video
 
 
 def __getattr__(name: str):
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'ferkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
 
 
 _default_analyzer = None
@@ -36,7 +61,7 @@ def analyze(image, **options):
     """Every face in ``image`` (path, bytes, array, PIL image) with its expression.
 
     Uses a default :class:`Analyzer`, built on first call and then reused;
-    ``options`` go to :meth:`Analyzer.analyze` (``crop``, ``channel_order``).
+    ``options`` go to :meth:`Analyzer.analyze` (``file``, ``crop``, ``channel_order``).
     """
     global _default_analyzer
     if _default_analyzer is None:

@@ -2,18 +2,65 @@
 
 from __future__ import annotations
 
-import glob
+import math
 import os
-from collections.abc import Iterable, Iterator
-from pathlib import Path
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from ferkit.align import align_face
 from ferkit.classify import ExpressionClassifier
-from ferkit.detect import Detector, create_detector
-from ferkit.imageio import ImageError, display_name, is_image_path, load_image
-from ferkit.results import Face, ImageResult
+from ferkit.detect import DEFAULT_DETECTOR, MIN_FACE_SIZE, Detector, create_detector
+from ferkit.errors import InputError, UsageError
+from ferkit.imageio import display_name, load_image
+from ferkit.results import Detection, Face, ImageResult
+
+DEFAULT_MODEL = "default"
+MAX_MARGIN = 2.0
+
+
+@dataclass
+class AnalyzerOptions:
+    """How an :class:`Analyzer` is built; ``ferkit analyze``, ``ferkit video`` and
+    :func:`ferkit.analyze_video` share these options and their defaults.
+
+    ``min_face_size``, ``score_threshold`` and ``detect_size`` (the longer side
+    frames are scaled to for detection) configure the detector ferkit builds
+    from the ``detector`` name; ``None`` keeps the backend's own default.
+    """
+
+    detector: str | Detector = DEFAULT_DETECTOR
+    model: str | os.PathLike = DEFAULT_MODEL
+    margin: float | None = None
+    min_face_size: int | None = None
+    score_threshold: float | None = None
+    detect_size: int | None = None
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        _check_number("margin", self.margin, low=0.0, high=MAX_MARGIN, optional=True)
+        _check_int("min_face_size", self.min_face_size, low=1, optional=True)
+        _check_number("score_threshold", self.score_threshold, low=0.0, high=1.0, optional=True)
+        _check_int("detect_size", self.detect_size, low=32, optional=True)
+        _check_int("threads", self.threads, low=0)
+        if isinstance(self.detector, Detector) and self.detector_options(include_threads=False):
+            raise UsageError("min_face_size, score_threshold and detect_size configure a detector "
+                             "ferkit builds; with a Detector instance, set them on it instead")
+
+    def detector_options(self, include_threads: bool = True) -> dict:
+        """Options for :func:`~ferkit.detect.create_detector` (only those set)."""
+        opts = {"min_face_size": self.min_face_size, "score_threshold": self.score_threshold,
+                "max_side": self.detect_size}
+        if include_threads:
+            opts["threads"] = self.threads
+        return {k: v for k, v in opts.items() if v is not None}
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["detector"] = getattr(self.detector, "name", None) or str(self.detector)
+        d["model"] = os.fspath(self.model)
+        return d
 
 
 class Analyzer:
@@ -23,22 +70,27 @@ class Analyzer:
     :class:`~ferkit.detect.Detector`; ``model`` a packaged model name or an
     ``.onnx`` path with its card beside it. ``margin`` overrides the card's
     alignment margin; ``keep_crops`` stores each face's aligned crop on ``Face.crop``.
+    The other options are those of :class:`AnalyzerOptions`; invalid values raise
+    :class:`~ferkit.errors.UsageError`.
     """
 
-    def __init__(self, detector: str | Detector = "retinaface", model: str | os.PathLike = "default",
-                 *, margin: float | None = None, min_face_size: int = 16,
-                 score_threshold: float | None = None, threads: int = 0,
+    def __init__(self, detector: str | Detector = DEFAULT_DETECTOR,
+                 model: str | os.PathLike = DEFAULT_MODEL, *, margin: float | None = None,
+                 min_face_size: int | None = None, score_threshold: float | None = None,
+                 detect_size: int | None = None, threads: int = 0,
                  keep_crops: bool = False) -> None:
-        self.classifier = ExpressionClassifier(model, threads=threads)
-        if isinstance(detector, Detector):
-            self.detector = detector
-        else:
-            opts = {"min_face_size": min_face_size, "threads": threads}
-            if score_threshold is not None:
-                opts["score_threshold"] = score_threshold
-            self.detector = create_detector(detector, **opts)
-        self.margin = self.card.align.margin if margin is None else margin
+        options = AnalyzerOptions(detector, model, margin, min_face_size, score_threshold,
+                                  detect_size, threads)
+        self.options = options
+        self.classifier = ExpressionClassifier(options.model, threads=options.threads)
+        self.detector = create_detector(options.detector, **options.detector_options())
+        self.margin = self.card.align.margin if options.margin is None else options.margin
         self.keep_crops = keep_crops
+
+    @classmethod
+    def from_options(cls, options: AnalyzerOptions, keep_crops: bool = False) -> "Analyzer":
+        return cls(**{k: getattr(options, k) for k in AnalyzerOptions.__dataclass_fields__},
+                   keep_crops=keep_crops)
 
     @property
     def card(self):
@@ -50,39 +102,36 @@ class Analyzer:
         """Class names in model output order."""
         return self.classifier.labels
 
-    def detect(self, image: np.ndarray) -> list[Face]:
+    def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces (box, score, landmarks) in an RGB uint8 image, without expressions."""
         return self.detector.detect(image)
 
-    def align(self, image: np.ndarray, face: Face) -> np.ndarray:
+    def align(self, image: np.ndarray, detection: Detection | Face) -> np.ndarray:
         """The face's aligned RGB crop at the model's input size."""
-        return align_face(image, face.landmarks, self.classifier.input_size, box=face.box,
+        return align_face(image, detection.landmarks, self.classifier.input_size, box=detection.box,
                           template=self.card.align.template, margin=self.margin)
 
-    def classify(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
-        """Fill ``label`` and ``probabilities`` of ``faces`` in place (one batch)."""
-        if not faces:
-            return faces
-        crops = np.stack([self.align(image, f) for f in faces])
-        self._label(faces, crops)
-        return faces
+    def classify(self, image: np.ndarray, detections: Sequence[Detection | Face]) -> list[Face]:
+        """A classified :class:`Face` for each detection (one batch through the model)."""
+        if not detections:
+            return []
+        crops = np.stack([self.align(image, d) for d in detections])
+        return self._faces(detections, crops)
 
-    def classify_crops(self, crops: Iterable[np.ndarray]) -> list[Face]:
+    def classify_crops(self, crops: Iterable) -> list[Face]:
         """Classify images that are already face crops (no detection, no alignment)."""
         size = self.classifier.input_size
         images = [load_image(c) for c in crops]
+        if not images:
+            return []
         resized = np.stack([_resize(im, size) for im in images])
-        faces = [Face((0.0, 0.0, float(im.shape[1]), float(im.shape[0])), 1.0) for im in images]
-        self._label(faces, resized)
-        return faces
+        whole = [Detection((0.0, 0.0, float(im.shape[1]), float(im.shape[0])), 1.0) for im in images]
+        return self._faces(whole, resized)
 
-    def _label(self, faces: list[Face], crops: np.ndarray) -> None:
-        probs = self.classifier.predict(crops)
-        for face, p, crop in zip(faces, probs, crops):
-            face.probabilities = {k: float(v) for k, v in zip(self.labels, p)}
-            face.label = self.labels[int(p.argmax())]
-            if self.keep_crops:
-                face.crop = crop
+    def _faces(self, detections: Sequence[Detection | Face], crops: np.ndarray) -> list[Face]:
+        probabilities = self.classifier.predict(crops)
+        return [Face.classified(d, self.labels, p, crop if self.keep_crops else None)
+                for d, p, crop in zip(detections, probabilities, crops)]
 
     def analyze(self, image, file: str | None = None, *, crop: bool = False,
                 channel_order: str = "rgb") -> ImageResult:
@@ -94,31 +143,34 @@ class Analyzer:
         """
         if file is None:
             file = display_name(image) if isinstance(image, (str, os.PathLike)) else "<image>"
-        rgb = load_image(image, channel_order=channel_order)
-        h, w = rgb.shape[:2]
+        return self._analyze_rgb(load_image(image, channel_order=channel_order), file, crop)
+
+    def _analyze_rgb(self, rgb: np.ndarray, file: str, crop: bool) -> ImageResult:
         faces = self.classify_crops([rgb]) if crop else self.classify(rgb, self.detect(rgb))
-        return ImageResult(file, w, h, faces)
+        return ImageResult(file, rgb.shape[1], rgb.shape[0], faces, labels=self.labels)
 
-    def analyze_files(self, paths: Iterable[str | os.PathLike], *,
-                      crop: bool = False) -> Iterator[tuple[ImageResult, np.ndarray | None]]:
-        """Analyse files one by one; a file that fails yields a result with ``error`` set.
+    def analyze_files(self, paths: Iterable[str | os.PathLike], *, crop: bool = False,
+                      keep_images: bool = False) -> Iterator[ImageResult]:
+        """Analyse files one by one; a file that fails yields a result with ``error`` set
+        (and ``width``/``height`` ``None`` when it could not be read at all).
 
-        Yields ``(result, rgb_image)``; the image is ``None`` when it could not be read.
+        With ``keep_images`` each result carries its decoded RGB image in ``image``.
         """
         for path in paths:
             name = display_name(path)
             try:
                 rgb = load_image(path)
-            except (ImageError, OSError) as e:
-                yield ImageResult(name, error=str(e)), None
+            except (InputError, OSError) as e:
+                yield ImageResult(name, error=str(e), labels=self.labels)
                 continue
             try:
-                h, w = rgb.shape[:2]
-                faces = self.classify_crops([rgb]) if crop else self.classify(rgb, self.detect(rgb))
-                yield ImageResult(name, w, h, faces), rgb
+                result = self._analyze_rgb(rgb, name, crop)
             except Exception as e:  # one bad image must not end a batch
-                yield ImageResult(name, rgb.shape[1], rgb.shape[0],
-                                  error=f"analysis failed: {type(e).__name__}: {e}"), rgb
+                result = ImageResult(name, rgb.shape[1], rgb.shape[0], labels=self.labels,
+                                     error=f"analysis failed: {type(e).__name__}: {e}")
+            if keep_images:
+                result.image = rgb
+            yield result
 
 
 def _resize(image: np.ndarray, size: int) -> np.ndarray:
@@ -129,29 +181,16 @@ def _resize(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(image, (size, size), interpolation=interp)
 
 
-def expand_inputs(inputs: Iterable[str | os.PathLike]) -> tuple[list[Path], list[ImageResult]]:
-    """Files to analyse from files, folders (recursive) and glob patterns.
+def _check_int(name: str, value, *, low: int, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise UsageError(f"{name} must be an integer >= {low}, got {value!r}")
 
-    Returns the files in a stable order and an error result for each input that
-    names nothing usable (missing path, folder without images, glob with no match).
-    """
-    files: list[Path] = []
-    errors: list[ImageResult] = []
-    for item in inputs:
-        text = os.fsdecode(item)
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and is_image_path(p))
-            if not found:
-                errors.append(ImageResult(display_name(path), error=f"no images found in folder: {display_name(path)}"))
-            files.extend(found)
-        elif path.exists():
-            files.append(path)
-        elif glob.has_magic(text):
-            found = sorted(Path(p) for p in glob.glob(text, recursive=True) if os.path.isfile(p))
-            if not found:
-                errors.append(ImageResult(display_name(text), error=f"no files match: {display_name(text)}"))
-            files.extend(found)
-        else:
-            errors.append(ImageResult(display_name(path), error=f"file not found: {display_name(path)}"))
-    return files, errors
+
+def _check_number(name: str, value, *, low: float, high: float, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if (isinstance(value, bool) or not isinstance(value, (int, float, np.number))
+            or not math.isfinite(value) or not low <= value <= high):
+        raise UsageError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")

@@ -12,6 +12,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ferkit.errors import ModelError
 from ferkit.labels import LabelSet, get_label_set
 
 CARD_FORMAT = 1
@@ -83,7 +84,7 @@ class ModelCard:
     def from_dict(cls, d: dict) -> "ModelCard":
         d = dict(d)
         if d.get("format", CARD_FORMAT) > CARD_FORMAT:
-            raise ValueError(f"model card format {d['format']} is newer than this ferkit "
+            raise ModelError(f"model card format {d['format']} is newer than this ferkit "
                              f"understands ({CARD_FORMAT}); upgrade ferkit")
         d["input"] = InputSpec(**d.get("input", {}))
         d["align"] = AlignSpec(**d.get("align", {}))
@@ -95,8 +96,10 @@ class ModelCard:
         path = Path(path)
         try:
             return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, TypeError, KeyError) as e:
-            raise ValueError(f"{path}: not a valid ferkit model card ({e})") from None
+        except ModelError as e:
+            raise ModelError(f"{path}: {e}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError, AttributeError) as e:
+            raise ModelError(f"{path}: not a valid ferkit model card ({e})") from None
 
     def save(self, path: str | os.PathLike) -> None:
         path = Path(path)

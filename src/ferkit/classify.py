@@ -2,29 +2,50 @@
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
-import onnxruntime as ort
 
+from ferkit.errors import ModelError
 from ferkit.models import resolve_model
 from ferkit.preprocess import normalize, to_model_pixels
-from ferkit.runtime import session_options
+from ferkit.runtime import create_session, softmax
 
 
 class ExpressionClassifier:
     """Turns aligned face crops into calibrated class probabilities.
 
     The model card gives input size, channels, normalisation, CLAHE and the
-    temperature that calibrates the softmax.
+    temperature that calibrates the softmax. A card that disagrees with its
+    ONNX graph (input shape, number of classes) or a temperature that is not
+    a positive number is refused at load with :class:`~ferkit.errors.ModelError`.
     """
 
     def __init__(self, model: str | os.PathLike | None = "default", threads: int = 0) -> None:
         self.model_path, self.card = resolve_model(model)
-        self.session = ort.InferenceSession(str(self.model_path), session_options(threads),
-                                            providers=["CPUExecutionProvider"])
+        self.session = create_session(self.model_path, threads)
         self.input_name = self.session.get_inputs()[0].name
         self.labels: list[str] = list(self.card.labels)
+        self._check_card()
+
+    def _check_card(self) -> None:
+        name, card = self.model_path.name, self.card
+        t = card.temperature
+        if not isinstance(t, (int, float)) or not math.isfinite(t) or t <= 0:
+            raise ModelError(f"{name}: its card's temperature must be a positive number, got {t!r}")
+        if len(set(self.labels)) != len(self.labels) or len(self.labels) < 2:
+            raise ModelError(f"{name}: its card must name at least two distinct labels, got {self.labels}")
+        shape = self.session.get_inputs()[0].shape
+        want = [card.input.channels, card.input.size, card.input.size]
+        if len(shape) != 4 or any(isinstance(d, int) and d != w for d, w in zip(shape[1:], want)):
+            raise ModelError(f"{name}: the graph takes input {shape} but its card says "
+                             f"(N, {want[0]}, {want[1]}, {want[2]})")
+        outputs = self.session.get_outputs()[0].shape
+        classes = outputs[-1] if outputs else None
+        if isinstance(classes, int) and classes != len(self.labels):
+            raise ModelError(f"{name}: the graph gives {classes} classes but its card names "
+                             f"{len(self.labels)} labels")
 
     @property
     def input_size(self) -> int:
@@ -46,9 +67,6 @@ class ExpressionClassifier:
         return self.session.run(None, {self.input_name: self.prepare(crops)})[0]
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities ``(N, classes)`` for uint8 RGB crops ``(N, S, S, 3)``."""
-        z = self.logits(crops).astype(np.float64) / self.card.temperature
-        z -= z.max(1, keepdims=True)
-        p = np.exp(z)
-        return p / p.sum(1, keepdims=True)
-
+        """Calibrated probabilities ``(N, classes)`` for uint8 RGB crops ``(N, S, S, 3)``:
+        finite, each row summing to 1."""
+        return softmax(self.logits(crops), self.card.temperature)

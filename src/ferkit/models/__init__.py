@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from ferkit.card import ModelCard, card_path_for
+from ferkit.errors import ModelError, UnknownNameError
 
 MODELS_DIR = Path(__file__).resolve().parent
 DEFAULT_MODEL = "fer7-default"
@@ -31,13 +32,14 @@ def resolve_model(model: str | os.PathLike | None = None) -> tuple[Path, ModelCa
         if path.is_dir():
             found = sorted(path.glob("*.onnx"))
             if len(found) != 1:
-                raise FileNotFoundError(f"{path}: expected exactly one .onnx file, found {len(found)}")
+                raise ModelError(f"{path}: expected exactly one .onnx file in the folder, found {len(found)}")
             path = found[0]
         if not path.is_file():
             known = ", ".join(shipped) or "none installed"
-            raise FileNotFoundError(f"model not found: {name} (packaged models: {known})")
+            raise UnknownNameError(f"model not found: {name} (not a packaged model name "
+                                   f"nor an .onnx file; packaged models: {known})")
     card_path = card_path_for(path)
     if not card_path.is_file():
-        raise FileNotFoundError(f"model card missing: {card_path} (every ferkit model needs "
-                                "its card beside the ONNX file)")
+        raise ModelError(f"model card missing: {card_path} (every ferkit model needs "
+                         "its card beside the ONNX file)")
     return path, ModelCard.load(card_path)

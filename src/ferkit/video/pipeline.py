@@ -8,90 +8,91 @@ track keeps running statistics only, and per-frame rows go straight to
 
 from __future__ import annotations
 
-import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 
-from ferkit.results import Face
+from ferkit.analyzer import AnalyzerOptions
+from ferkit.errors import UsageError
+from ferkit.results import Detection, Face, ImageResult
 from ferkit.video.cuts import CutDetector
 from ferkit.video.smoothing import Smoothing
 from ferkit.video.source import Sampler, VideoDecodeError, open_source
 from ferkit.video.summary import TrackStats, VideoResult
 from ferkit.video.tracker import Tracker
 
+# What a run leaves in its output folder. A new run in the same folder removes
+# them first, so no chart or video of another clip stays beside new results.
+OUTPUT_FILES = ("frames.csv", "tracks.json", "tracks.csv", "annotated.mp4", "overview.png")
+OUTPUT_PATTERNS = ("timeline_*.png",)
+
 
 @dataclass
-class FrameResult:
-    """One analysed frame: input frame ``index``, ``time`` in seconds, the tracked
-    ``faces`` as ``(track_id, Face)``, whether the detector ran on it (``detected``;
-    otherwise boxes are the tracks' predictions) and the upright RGB ``image``."""
+class VideoOptions:
+    """How a video is sampled, tracked, smoothed and written (see :func:`analyze_video`)."""
 
-    index: int
-    time: float
-    faces: list[tuple[int, Face]]
-    detected: bool
-    image: np.ndarray
+    every: int | None = None
+    fps: float | None = None
+    detect_every: int = 1
+    smoothing: str | Smoothing | None = "ema"
+    smooth_frames: bool = False
+    min_track_frames: int = 3
+    max_gap: int = 10
+    cut_threshold: float | None = 0.33
+    annotate: bool = True
+    plots: bool = True
+
+    def __post_init__(self) -> None:
+        if self.every is not None and self.fps is not None:
+            raise UsageError("give every or fps, not both")
+        for name, low in (("every", 1), ("detect_every", 1), ("min_track_frames", 1), ("max_gap", 0)):
+            value = getattr(self, name)
+            if value is None and name == "every":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise UsageError(f"{name} must be an integer >= {low}, got {value!r}")
+        if self.fps is not None and (isinstance(self.fps, bool) or not isinstance(self.fps, (int, float))
+                                     or not 0 < self.fps < float("inf")):
+            raise UsageError(f"fps must be a positive number, got {self.fps!r}")
+        if self.cut_threshold is not None and not 0 <= self.cut_threshold <= 1:
+            raise UsageError(f"cut_threshold must be from 0 to 1, got {self.cut_threshold!r}")
+        self.cut_threshold = self.cut_threshold or None
+        self.smoothing = Smoothing.parse(self.smoothing)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["smoothing"] = str(self.smoothing)
+        del d["annotate"], d["plots"]
+        return d
 
 
 class VideoAnalysis:
     """A video being analysed; see :func:`analyze_video`.
 
-    Iterate it for :class:`FrameResult` s as frames are processed, or call
-    :meth:`collect` for the :class:`VideoResult`. It can be run once; after the
-    run (or a ``break``, or Ctrl-C) :attr:`result` holds the summaries and the
-    output files are complete.
+    Iterate it for one :class:`~ferkit.results.ImageResult` per analysed frame
+    (with ``frame``, ``time``, ``detected``, each face's ``track_id``, and the
+    upright RGB frame in ``image``), or call :meth:`collect` for the
+    :class:`VideoResult`. It can be run once; after the run (or a ``break``, or
+    Ctrl-C) :attr:`result` holds the summaries and the output files are complete.
     """
 
-    def __init__(self, source, *, every: int | None = None, fps: float | None = None,
-                 detect_every: int = 1, smoothing: str | Smoothing | None = "ema",
-                 smooth_frames: bool = False, min_track_frames: int = 3, max_gap: int = 10,
-                 cut_threshold: float | None = 0.33, analyzer=None, detector: str = "retinaface",
-                 model: str | os.PathLike = "default", margin: float | None = None,
-                 min_face_size: int = 16, detect_size: int | None = None, threads: int = 0,
-                 out_dir: str | os.PathLike | None = None, annotate: bool = True,
-                 plots: bool = True) -> None:
-        if detect_every < 1:
-            raise ValueError(f"detect_every must be >= 1, got {detect_every}")
-        if min_track_frames < 1:
-            raise ValueError(f"min_track_frames must be >= 1, got {min_track_frames}")
-        if detect_size is not None and analyzer is not None:
-            raise ValueError("detect_size applies to the analyzer analyze_video builds; "
-                             "give your analyzer's detector its max_side instead")
-        self.sampler = Sampler(every, fps)
-        self.smoothing = Smoothing.parse(smoothing)
-        self.tracker = Tracker(max_gap=max_gap)
-        self.cuts = CutDetector(cut_threshold) if cut_threshold else None
-        self.source = open_source(source)
-        self.info = self.source.info
-        if analyzer is None:
-            from ferkit.analyzer import Analyzer
-            from ferkit.detect import create_detector
-
-            try:
-                if detect_size is not None:
-                    detector = create_detector(detector, max_side=detect_size,
-                                               min_face_size=min_face_size, threads=threads)
-                analyzer = Analyzer(detector, model, margin=margin, min_face_size=min_face_size,
-                                    threads=threads)
-            except BaseException:
-                self.source.close()
-                raise
+    def __init__(self, source, options: VideoOptions, analyzer, out_dir=None) -> None:
+        self.options = options
+        self.source = source
+        self.info = source.info
         self.analyzer = analyzer
         self.labels = list(analyzer.labels)
-        self.detect_every = detect_every
-        self.smooth_frames = smooth_frames
-        self.min_track_frames = min_track_frames
+        self.sampler = Sampler(options.every, options.fps)
+        self.tracker = Tracker(max_gap=options.max_gap)
+        self.cuts = CutDetector(options.cut_threshold) if options.cut_threshold else None
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.annotate = annotate and self.out_dir is not None
-        self.plots = plots and self.out_dir is not None
+        self.annotate = options.annotate and self.out_dir is not None
+        self.plots = options.plots and self.out_dir is not None
         self.result: VideoResult | None = None
         self.settings = {
-            "every": every, "fps": fps, "detect_every": detect_every,
-            "smoothing": str(self.smoothing), "smooth_frames": smooth_frames,
-            "min_track_frames": min_track_frames, "max_gap": max_gap, "cut_threshold": cut_threshold,
+            **options.to_dict(),
             "detector": getattr(analyzer.detector, "name", type(analyzer.detector).__name__),
             "detect_size": getattr(analyzer.detector, "max_side", None),
             "model": analyzer.card.name,
@@ -101,11 +102,14 @@ class VideoAnalysis:
         self._short_tracks = 0
         self._decoded = 0
         self._analysed = 0
-        self._since_detection = detect_every - 1   # so the first analysed frame is detected
+        self._since_detection = options.detect_every - 1   # so the first analysed frame is detected
+        self._last_analysed_time: float | None = None
         self._started = False
         self._started_at: float | None = None
         self._frames_csv = None
         self._video = None
+        if self.out_dir is not None:
+            self._prepare_out_dir()
 
     def __iter__(self):
         if self._started:
@@ -135,24 +139,37 @@ class VideoAnalysis:
         """Stop here: close the source and complete the outputs for what was analysed."""
         self._finish(complete=False, error=None)
 
-    def _open_outputs(self, width: int, height: int, time_base) -> None:
-        from ferkit.video.writer import AnnotatedVideoWriter, FrameCsvWriter
+    def _prepare_out_dir(self) -> None:
+        """Check the folder, take frames.csv (locked: one run per folder), clear old outputs."""
+        from ferkit.video.writer import FrameCsvWriter
+        from ferkit.writers import prepare_folder
 
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._frames_csv = FrameCsvWriter(self.out_dir / "frames.csv", self.labels)
-        if self.annotate:
-            self._video = AnnotatedVideoWriter(self.out_dir / "annotated.mp4", width, height,
-                                               self.info.fps, time_base)
+        try:
+            prepare_folder(self.out_dir, "the output folder")
+            self._frames_csv = FrameCsvWriter(self.out_dir / "frames.csv", self.labels)
+        except BaseException:
+            self.source.close()
+            raise
+        stale = [self.out_dir / name for name in OUTPUT_FILES if name != "frames.csv"]
+        stale += [p for pattern in OUTPUT_PATTERNS for p in self.out_dir.glob(pattern)]
+        for path in stale:
+            path.unlink(missing_ok=True)
+
+    def _open_video(self, width: int, height: int, time_base) -> None:
+        from ferkit.video.writer import AnnotatedVideoWriter
+
+        self._video = AnnotatedVideoWriter(self.out_dir / "annotated.mp4", width, height,
+                                           self.info.fps, time_base)
 
     def _run(self):
         self._started_at = time.perf_counter()
         complete, error = False, None
-        shown: list[tuple[int, Face]] = []
+        shown: list[Face] = []
         try:
             for frame in self.source.frames():
                 self._decoded += 1
-                if self._decoded == 1 and self.out_dir is not None:
-                    self._open_outputs(frame.image.shape[1], frame.image.shape[0], frame.time_base)
+                if self._decoded == 1 and self.annotate:
+                    self._open_video(frame.image.shape[1], frame.image.shape[0], frame.time_base)
                 if not self.sampler.take(frame):
                     self._write_video(frame, shown)
                     continue
@@ -167,9 +184,9 @@ class VideoAnalysis:
         finally:
             self._finish(complete, error)
 
-    def _analyse(self, frame) -> FrameResult:
+    def _analyse(self, frame) -> ImageResult:
         image = frame.image
-        detect = self._since_detection + 1 >= self.detect_every
+        detect = self._since_detection + 1 >= self.options.detect_every
         if self.cuts is not None and self.cuts(image):
             self.tracker.end_all()
             detect = True
@@ -179,37 +196,54 @@ class VideoAnalysis:
             tracked = self.tracker.update(self.analyzer.detect(image), frame.time)
         else:
             tracked = _inside(self.tracker.carry(frame.time), image.shape[1], image.shape[0])
-        self.analyzer.classify(image, [face for _, face in tracked])
-        for track_id, face in tracked:
-            stats = self._stats.get(track_id)
-            if stats is None:
-                stats = self._stats[track_id] = TrackStats(track_id, self.labels, self.smoothing.new())
-            raw = np.array([face.probabilities[k] for k in self.labels])
-            smoothed = stats.add(frame.index, frame.time, raw, detect)
-            if self.smooth_frames:
-                face.probabilities = dict(zip(self.labels, (float(v) for v in smoothed)))
-                face.label = self.labels[int(np.argmax(smoothed))]
+        weight = self._time_weight(frame.time)
+        faces = [self._follow(face, frame, detect, weight)
+                 for face in self.analyzer.classify(image, tracked)]
         for track in self.tracker.ended:
             self._end_track(track.id)
         self.tracker.ended.clear()
+        result = ImageResult(str(self.info.source), image.shape[1], image.shape[0], faces,
+                             labels=self.labels, frame=frame.index, time=frame.time,
+                             detected=detect, image=image)
         if self._frames_csv is not None:
-            self._frames_csv.write(frame.index, frame.time,
-                                   [(tid, face, detect) for tid, face in tracked])
-        return FrameResult(frame.index, frame.time, tracked, detect, image)
+            self._frames_csv.write(result)
+        return result
 
-    def _write_video(self, frame, faces: list[tuple[int, Face]]) -> None:
+    def _time_weight(self, t: float) -> float:
+        """Seconds of video an analysed frame stands for: the time since the previous
+        analysed frame (the first one stands for one sampling step)."""
+        previous, self._last_analysed_time = self._last_analysed_time, t
+        if previous is not None:
+            return max(t - previous, 1e-6)
+        return self.sampler.period or (self.sampler.every or 1) / (self.info.fps or 25.0)
+
+    def _follow(self, face: Face, frame, detected: bool, weight: float) -> Face:
+        """Add a classified face to its track's statistics; with ``smooth_frames`` the
+        face that comes back carries the smoothed probabilities."""
+        stats = self._stats.get(face.track_id)
+        if stats is None:
+            stats = self._stats[face.track_id] = TrackStats(face.track_id, self.labels,
+                                                            self.options.smoothing.new())
+        raw = np.array([face.probabilities[k] for k in self.labels])
+        smoothed = stats.add(frame.index, frame.time, raw, detected, weight)
+        if not self.options.smooth_frames:
+            return face
+        return replace(face, probabilities=dict(zip(self.labels, (float(v) for v in smoothed))),
+                       label=self.labels[int(np.argmax(smoothed))])
+
+    def _write_video(self, frame, faces: list[Face]) -> None:
         if self._video is None:
             return
         from ferkit.annotate import draw_faces
 
-        image = draw_faces(frame.image, [f for _, f in faces], [t for t, _ in faces]) if faces else frame.image
+        image = draw_faces(frame.image, faces) if faces else frame.image
         self._video.write(image, frame.pts, frame.time_base)
 
     def _end_track(self, track_id: int) -> None:
         stats = self._stats.pop(track_id, None)
         if stats is None:
             return
-        if stats.count >= self.min_track_frames:
+        if stats.count >= self.options.min_track_frames:
             self._summaries.append(stats.summary())
         else:
             self._short_tracks += 1
@@ -228,46 +262,39 @@ class VideoAnalysis:
         self.result = result
         if self.out_dir is None:
             return
-        if self._frames_csv is None:  # no frame was decoded
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-        else:
-            self._frames_csv.close()
-            result.outputs["frames.csv"] = str(self._frames_csv.path)
+        # Cheapest and most important first: a second Ctrl-C during the charts
+        # still leaves frames.csv, the video and the summaries complete.
+        # ``outputs`` lists only what has been written.
+        self._frames_csv.close()
+        result.outputs["frames.csv"] = str(self._frames_csv.path)
         if self._video is not None:
             self._video.close()
             result.outputs["annotated.mp4"] = str(self._video.path)
         from ferkit.video.writer import write_tracks
 
+        write_tracks(result, self.out_dir)
+        result.outputs["tracks.json"] = str(self.out_dir / "tracks.json")
+        result.outputs["tracks.csv"] = str(self.out_dir / "tracks.csv")
         if self.plots:
             from ferkit.video.plots import write_plots
 
             result.outputs.update(write_plots(result, self.out_dir))
-        result.outputs["tracks.json"] = str(self.out_dir / "tracks.json")
-        result.outputs["tracks.csv"] = str(self.out_dir / "tracks.csv")
-        write_tracks(result, self.out_dir)
 
 
-def _inside(tracked: list[tuple[int, Face]], width: int, height: int) -> list[tuple[int, Face]]:
+def _inside(tracked: list[Detection], width: int, height: int) -> list[Detection]:
     """Predicted boxes clipped to the frame; tracks predicted off-frame are left out."""
     kept = []
-    for track_id, face in tracked:
-        x, y, w, h = face.box
+    for detection in tracked:
+        x, y, w, h = detection.box
         x0, y0 = max(x, 0.0), max(y, 0.0)
         x1, y1 = min(x + w, float(width)), min(y + h, float(height))
         if x1 - x0 >= 2 and y1 - y0 >= 2:
-            face.box = (x0, y0, x1 - x0, y1 - y0)
-            kept.append((track_id, face))
+            kept.append(replace(detection, box=(x0, y0, x1 - x0, y1 - y0)))
     return kept
 
 
-def analyze_video(source, *, every: int | None = None, fps: float | None = None,
-                  detect_every: int = 1, smoothing: str | Smoothing | None = "ema",
-                  smooth_frames: bool = False, min_track_frames: int = 3, max_gap: int = 10,
-                  cut_threshold: float | None = 0.33, analyzer=None, detector: str = "retinaface",
-                  model: str | os.PathLike = "default", margin: float | None = None,
-                  min_face_size: int = 16, detect_size: int | None = None, threads: int = 0,
-                  out_dir: str | os.PathLike | None = None, annotate: bool = True,
-                  plots: bool = True) -> VideoAnalysis:
+def analyze_video(source, options: VideoOptions | None = None, *, analyzer=None,
+                  out_dir=None, **settings) -> VideoAnalysis:
     """Track every face in a video or stream and follow its expression over time.
 
     ``source``: a file (mp4, mov, avi, mkv, webm, ...), an ``rtsp://``/``http://``
@@ -276,20 +303,24 @@ def analyze_video(source, *, every: int | None = None, fps: float | None = None,
     are decoded lazily as the returned :class:`VideoAnalysis` is iterated or
     :meth:`~VideoAnalysis.collect` ed.
 
+    ``settings`` are fields of :class:`VideoOptions` (or pass ``options``) and of
+    :class:`~ferkit.analyzer.AnalyzerOptions` (``detector``, ``model``, ``margin``,
+    ``min_face_size``, ``score_threshold``, ``detect_size``, ``threads``) for the
+    analyzer built here; or pass an :class:`~ferkit.Analyzer` as ``analyzer``
+    (then with no analyzer settings: they would be ignored, so they are refused).
+
     Sampling: analyse every ``every``-th frame, or ``fps`` frames a second, or
     (default) all. The detector runs on every ``detect_every``-th analysed frame;
     in between, tracks are carried on their predicted boxes and classified there.
     A track survives ``max_gap`` analysed frames without a detection; tracks with
     fewer than ``min_track_frames`` analysed frames are left out of the summaries.
-    Scene cuts (colour-histogram jumps above ``cut_threshold``; ``None`` turns
+    Scene cuts (colour-histogram jumps above ``cut_threshold``; ``None`` or 0 turns
     this off) end every track and force a detection.
 
     ``smoothing`` (``"ema"``, ``"ema:0.2"``, ``"window:9"``, ``"none"``) applies to
-    the summaries; per-frame results stay raw unless ``smooth_frames``.
-
-    Pass an :class:`~ferkit.Analyzer` as ``analyzer`` to reuse one, or the
-    ``detector``/``model``/``margin``/``min_face_size``/``threads`` options to build one;
-    ``detect_size`` then scales frames so their longer side is at most that many
+    the summaries; per-frame results stay raw unless ``smooth_frames``. Summaries
+    weigh each analysed frame by the seconds of video it stands for.
+    ``detect_size`` scales frames so their longer side is at most that many
     pixels for detection (boxes stay in frame pixels): 320 detects about 3x
     faster than the default at 640x480 and still finds faces of ~30 px and up.
 
@@ -297,13 +328,29 @@ def analyze_video(source, *, every: int | None = None, fps: float | None = None,
     ``tracks.json``, ``tracks.csv``, ``timeline_<track>.png`` and ``overview.png``
     (unless ``plots=False``), and ``annotated.mp4`` (unless ``annotate=False``):
     every input frame, at the input's size, rate and timestamps, frames between
-    analysed ones showing the last analysed frame's boxes.
+    analysed ones showing the last analysed frame's boxes. Outputs of an earlier
+    run in the same folder are removed first; a folder another run is writing
+    to is refused (:class:`~ferkit.errors.OutputError`).
     """
-    return VideoAnalysis(source, every=every, fps=fps, detect_every=detect_every,
-                         smoothing=smoothing, smooth_frames=smooth_frames,
-                         min_track_frames=min_track_frames, max_gap=max_gap,
-                         cut_threshold=cut_threshold, analyzer=analyzer,
-                         detector=detector, model=model, margin=margin,
-                         min_face_size=min_face_size, detect_size=detect_size, threads=threads,
-                         out_dir=out_dir,
-                         annotate=annotate, plots=plots)
+    video_fields = {f.name for f in fields(VideoOptions)}
+    analyzer_fields = {f.name for f in fields(AnalyzerOptions)}
+    unknown = set(settings) - video_fields - analyzer_fields
+    if unknown:
+        raise TypeError(f"analyze_video() got unexpected settings: {', '.join(sorted(unknown))}")
+    chosen = {k: v for k, v in settings.items() if k in video_fields}
+    options = replace(options, **chosen) if options is not None else VideoOptions(**chosen)
+    analyzer_settings = {k: v for k, v in settings.items() if k in analyzer_fields}
+    if analyzer is not None and analyzer_settings:
+        raise UsageError(f"{', '.join(sorted(analyzer_settings))}: these build an analyzer; "
+                         "with analyzer=..., configure that analyzer instead")
+    analyzer_options = AnalyzerOptions(**analyzer_settings)
+    opened = open_source(source)
+    try:
+        if analyzer is None:
+            from ferkit.analyzer import Analyzer
+
+            analyzer = Analyzer.from_options(analyzer_options)
+        return VideoAnalysis(opened, options, analyzer, out_dir)
+    except BaseException:
+        opened.close()
+        raise

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ferkit.errors import UsageError
+
 METHODS = ("none", "ema", "window")
 
 
@@ -24,11 +26,11 @@ class Smoothing:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise ValueError(f"unknown smoothing {self.method!r}; known: {', '.join(METHODS)}")
+            raise UsageError(f"unknown smoothing {self.method!r}; known: {', '.join(METHODS)}")
         if not 0 < self.alpha <= 1:
-            raise ValueError(f"smoothing alpha must be in (0, 1], got {self.alpha}")
+            raise UsageError(f"smoothing alpha must be in (0, 1], got {self.alpha}")
         if self.window < 1:
-            raise ValueError(f"smoothing window must be >= 1, got {self.window}")
+            raise UsageError(f"smoothing window must be >= 1, got {self.window}")
 
     @classmethod
     def parse(cls, spec: "str | Smoothing | None") -> "Smoothing":
@@ -43,7 +45,7 @@ class Smoothing:
         try:
             return cls(method, alpha=float(value)) if method == "ema" else cls(method, window=int(value))
         except ValueError:
-            raise ValueError(f"bad smoothing {spec!r}; use none, ema[:alpha] or window[:frames]") from None
+            raise UsageError(f"bad smoothing {spec!r}; use none, ema[:alpha] or window[:frames]") from None
 
     @property
     def enabled(self) -> bool:

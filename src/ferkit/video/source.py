@@ -15,14 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
+from ferkit.errors import InputError, UsageError
+
 URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 
 
-class VideoSourceError(Exception):
+class VideoSourceError(InputError):
     """The source cannot be read at all (missing, not a video, no video stream, no frames)."""
 
 
-class VideoDecodeError(Exception):
+class VideoDecodeError(InputError):
     """Decoding stopped early (truncated or corrupt file); the frames before it were delivered."""
 
 
@@ -270,11 +272,11 @@ class Sampler:
 
     def __init__(self, every: int | None = None, fps: float | None = None) -> None:
         if every is not None and fps is not None:
-            raise ValueError("give every or fps, not both")
+            raise UsageError("give every or fps, not both")
         if every is not None and every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
+            raise UsageError(f"every must be >= 1, got {every}")
         if fps is not None and not fps > 0:
-            raise ValueError(f"fps must be > 0, got {fps}")
+            raise UsageError(f"fps must be > 0, got {fps}")
         self.every = every
         self.period = 1.0 / fps if fps else None
         self._next_time: float | None = None

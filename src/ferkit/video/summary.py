@@ -80,9 +80,12 @@ class TrackSummary:
     """What one tracked face showed over its time on screen.
 
     Statistics are over the track's analysed frames (smoothed probabilities
-    when smoothing is on); ``std`` is the population standard deviation;
-    ``share`` the fraction of frames each class was the top one; ``dominant``
-    the class with the highest mean probability.
+    when smoothing is on), each frame weighted by the seconds of video it stands
+    for, so sampling with ``every``/``fps`` does not tilt them. ``mean`` and
+    ``std`` (population) are of each class's probability; ``share`` is the
+    fraction of the track's time each class was the top one; ``dominant`` is the
+    class with the largest share (ties go to the higher mean), so it always
+    agrees with ``share``.
     """
 
     track: int
@@ -127,25 +130,31 @@ class TrackStats:
         k = len(labels)
         self.count = 0
         self.detected = 0
+        self.weight = 0.0
         self.mean = np.zeros(k)
         self._m2 = np.zeros(k)
         self.min = np.full(k, np.inf)
         self.max = np.full(k, -np.inf)
-        self.top_counts = np.zeros(k, dtype=np.int64)
+        self.top_weight = np.zeros(k)
         self.first = self.last = (0, 0.0)
         self.timeline = Timeline(k, timeline_points)
 
-    def add(self, index: int, t: float, probabilities: np.ndarray, detected: bool) -> np.ndarray:
-        """Add one frame's raw probabilities; returns the smoothed ones."""
+    def add(self, index: int, t: float, probabilities: np.ndarray, detected: bool,
+            weight: float = 1.0) -> np.ndarray:
+        """Add one frame's raw probabilities, standing for ``weight`` seconds of video;
+        returns the smoothed ones."""
+        if not weight > 0:
+            raise ValueError(f"frame weight must be > 0, got {weight}")
         p = self.smoother(probabilities)
         self.count += 1
         self.detected += bool(detected)
+        self.weight += weight
         delta = p - self.mean
-        self.mean += delta / self.count
-        self._m2 += delta * (p - self.mean)
+        self.mean += delta * (weight / self.weight)
+        self._m2 += weight * delta * (p - self.mean)
         np.minimum(self.min, p, out=self.min)
         np.maximum(self.max, p, out=self.max)
-        self.top_counts[int(np.argmax(p))] += 1
+        self.top_weight[int(np.argmax(p))] += weight
         if self.count == 1:
             self.first = (index, t)
         self.last = (index, t)
@@ -153,14 +162,16 @@ class TrackStats:
         return p
 
     def summary(self) -> TrackSummary:
-        std = np.sqrt(np.maximum(self._m2 / max(self.count, 1), 0.0))
-        share = self.top_counts / max(self.count, 1)
+        total = self.weight or 1.0
+        std = np.sqrt(np.maximum(self._m2 / total, 0.0))
+        share = self.top_weight / total
+        dominant = max(range(len(self.labels)), key=lambda k: (share[k], self.mean[k]))
 
         def by_label(values):
             return dict(zip(self.labels, (float(v) for v in values)))
 
         return TrackSummary(self.track, self.first[0], self.last[0], self.first[1], self.last[1],
-                            self.count, self.detected, self.labels[int(np.argmax(self.mean))],
+                            self.count, self.detected, self.labels[dominant],
                             by_label(self.mean), by_label(std), by_label(self.min), by_label(self.max),
                             by_label(share), self.timeline)
 

@@ -10,12 +10,12 @@ survives ``max_gap`` analysed frames, then ends.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ferkit.results import Face
+from ferkit.results import Detection
 
 _FORBIDDEN = 1e6
 
@@ -27,7 +27,7 @@ class Track:
     id: int
     state: np.ndarray
     time: float                       # time of the last matched detection
-    face: Face                        # the last matched detection
+    detection: Detection              # the last matched detection
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
     hits: int = 1                     # matched detections so far
     misses: int = 0                   # consecutive detection frames without a match
@@ -38,19 +38,20 @@ class Track:
         state[2:] = np.maximum(state[2:], 1.0)
         return state
 
-    def face_at(self, t: float) -> Face:
-        """A face on the predicted box; landmarks moved and scaled with it."""
+    def detection_at(self, t: float) -> Detection:
+        """The last detection moved to the predicted box (landmarks moved and scaled with it)."""
         state = self.predict(t)
         landmarks = None
-        if self.face.landmarks is not None:
+        if self.detection.landmarks is not None:
             scale = state[2:] / self.state[2:]
-            landmarks = (np.asarray(self.face.landmarks) - self.state[:2]) * scale + state[:2]
-        return Face(_to_box(state), self.face.score, landmarks)
+            landmarks = (np.asarray(self.detection.landmarks) - self.state[:2]) * scale + state[:2]
+        return Detection(_to_box(state), self.detection.score, landmarks, self.id)
 
 
 class Tracker:
     """Multi-face tracker. Call :meth:`update` on frames with detections and
-    :meth:`carry` on frames without; both return ``[(track_id, Face), ...]``.
+    :meth:`carry` on frames without; both return detections carrying their
+    ``track_id``, in track order.
 
     ``min_iou`` and ``max_distance`` (centre distance in units of the predicted
     box's size) gate a match: a pair is allowed when either holds.
@@ -71,16 +72,17 @@ class Tracker:
         self.ended: list[Track] = []   # tracks ended by the last update; read and cleared by the caller
         self._next_id = 1
 
-    def update(self, detections: list[Face], t: float) -> list[tuple[int, Face]]:
+    def update(self, detections: list[Detection], t: float) -> list[Detection]:
         """Match ``detections`` made at time ``t``; unmatched ones start new tracks."""
         pairs = self._assign(detections, t)
         matched_tracks = {ti for ti, _ in pairs}
         matched_dets = {di for _, di in pairs}
-        out: list[tuple[int, Face]] = []
+        out: list[Detection] = []
         for ti, di in pairs:
             track = self.tracks[ti]
-            self._correct(track, detections[di], t)
-            out.append((track.id, detections[di]))
+            tracked = replace(detections[di], track_id=track.id)
+            self._correct(track, tracked, t)
+            out.append(tracked)
         alive = []
         for ti, track in enumerate(self.tracks):
             if ti not in matched_tracks:
@@ -89,26 +91,26 @@ class Tracker:
                     self.ended.append(track)
                     continue
             alive.append(track)
-        for di, face in enumerate(detections):
+        for di, detection in enumerate(detections):
             if di not in matched_dets:
-                track = Track(self._next_id, _to_state(face.box), t, face)
+                tracked = replace(detection, track_id=self._next_id)
+                alive.append(Track(self._next_id, _to_state(detection.box), t, tracked))
                 self._next_id += 1
-                alive.append(track)
-                out.append((track.id, face))
+                out.append(tracked)
         self.tracks = alive
-        out.sort(key=lambda pair: pair[0])
+        out.sort(key=lambda d: d.track_id)
         return out
 
-    def carry(self, t: float) -> list[tuple[int, Face]]:
-        """Faces of the tracks matched on the last detection frame, on their predicted boxes at ``t``."""
-        return [(tr.id, tr.face_at(t)) for tr in self.tracks if tr.misses == 0]
+    def carry(self, t: float) -> list[Detection]:
+        """The tracks matched on the last detection frame, on their predicted boxes at ``t``."""
+        return [tr.detection_at(t) for tr in self.tracks if tr.misses == 0]
 
     def end_all(self) -> None:
         """End every track (at a scene cut, or when the stream is over)."""
         self.ended.extend(self.tracks)
         self.tracks = []
 
-    def _assign(self, detections: list[Face], t: float) -> list[tuple[int, int]]:
+    def _assign(self, detections: list[Detection], t: float) -> list[tuple[int, int]]:
         if not self.tracks or not detections:
             return []
         predicted = np.array([tr.predict(t) for tr in self.tracks])
@@ -122,14 +124,14 @@ class Tracker:
         rows, cols = linear_sum_assignment(cost)
         return [(int(r), int(c)) for r, c in zip(rows, cols) if allowed[r, c]]
 
-    def _correct(self, track: Track, face: Face, t: float) -> None:
-        state = _to_state(face.box)
+    def _correct(self, track: Track, detection: Detection, t: float) -> None:
+        state = _to_state(detection.box)
         dt = t - track.time
         if dt > 0:
             measured = (state - track.state) / dt
             a = self.velocity_smoothing if track.hits > 1 else 1.0
             track.velocity = a * measured + (1 - a) * track.velocity
-        track.state, track.time, track.face = state, t, face
+        track.state, track.time, track.detection = state, t, detection
         track.hits += 1
         track.misses = 0
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import queue
@@ -13,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.results import Face
+from ferkit.results import FRAMES_CSV, ImageResult
 from ferkit.video.summary import VideoResult
+from ferkit.writers import LineFile, write_text_atomic
 
 # H.264 encoders in order of preference (software first: hardware ones need a device);
 # MPEG-4 Part 2 is the fallback every FFmpeg build has.
@@ -22,36 +24,28 @@ H264_ENCODERS = ("libx264", "libopenh264", "h264_videotoolbox", "h264_mf")
 FALLBACK_ENCODER = "mpeg4"
 
 
-def frame_columns(labels: list[str]) -> list[str]:
-    return ["frame", "time", "track", "x", "y", "w", "h", "score", "detected", "label",
-            *(f"p_{k}" for k in labels)]
-
-
 class FrameCsvWriter:
-    """``frames.csv``: one row per face per analysed frame (one row with an empty
-    ``track`` for a frame without faces), flushed after every frame."""
+    """``frames.csv`` (:data:`~ferkit.results.FRAMES_CSV`): one row per face per analysed
+    frame (one row with an empty ``track`` for a frame without faces), each frame's
+    rows written whole and at once; the file is locked while a run writes it."""
 
     def __init__(self, path: str | os.PathLike, labels: list[str]) -> None:
         self.path = Path(path)
-        self.labels = labels
-        self._file = open(self.path, "w", newline="", encoding="utf-8")
-        self._csv = csv.writer(self._file)
-        self._csv.writerow(frame_columns(labels))
-        self._file.flush()
+        self.labels = list(labels)
+        self._file = LineFile(self.path)
+        self._file.write(_csv_lines([FRAMES_CSV.columns(self.labels)]))
 
-    def write(self, index: int, t: float, faces: list[tuple[int, Face, bool]]) -> None:
-        """``faces`` are ``(track_id, face, detected)``; ``detected`` is false for predicted boxes."""
-        if not faces:
-            self._csv.writerow([index, f"{t:.6f}", *[""] * (len(self.labels) + 8)])
-        for track_id, face, detected in faces:
-            x, y, w, h = (f"{float(v):.2f}" for v in face.box)
-            self._csv.writerow([index, f"{t:.6f}", track_id, x, y, w, h, f"{face.score:.6f}",
-                                int(detected), face.label or "",
-                                *(f"{face.probabilities.get(k, 0.0):.6f}" for k in self.labels)])
-        self._file.flush()
+    def write(self, result: ImageResult) -> None:
+        self._file.write(_csv_lines(FRAMES_CSV.rows(result, self.labels)))
 
     def close(self) -> None:
         self._file.close()
+
+
+def _csv_lines(rows: list[list[str]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    return buffer.getvalue()
 
 
 def track_columns(labels: list[str]) -> list[str]:
@@ -65,18 +59,17 @@ def write_tracks(result: VideoResult, out_dir: str | os.PathLike) -> None:
     out = Path(out_dir)
     csv_path, json_path = out / "tracks.csv", out / "tracks.json"
     columns = track_columns(result.labels)
-    with open(csv_path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, columns)
-        writer.writeheader()
-        for summary in result.tracks:
-            d = summary.to_dict()
-            row = {k: d[k] for k in columns[:9]}
-            for stat in ("mean", "std", "min", "max", "share"):
-                row.update({f"{stat}_{k}": v for k, v in d[stat].items()})
-            writer.writerow(row)
-    tmp = json_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, json_path)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, columns)
+    writer.writeheader()
+    for summary in result.tracks:
+        d = summary.to_dict()
+        row = {k: d[k] for k in columns[:9]}
+        for stat in ("mean", "std", "min", "max", "share"):
+            row.update({f"{stat}_{k}": v for k, v in d[stat].items()})
+        writer.writerow(row)
+    write_text_atomic(csv_path, buffer.getvalue())
+    write_text_atomic(json_path, json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
 
 class AnnotatedVideoWriter:
