@@ -136,13 +136,13 @@ def crowd(n=20, size=(720, 1280), seed=0):
     astro = skimage.data.astronaut()
     frame = cv2.resize(astro, (size[1], size[0]), interpolation=cv2.INTER_AREA)
     frame = (frame * 0.6).astype(np.uint8)
-    head = astro[40:200, 160:300]
+    head = astro[53:171, 170:278]   # eyes and mouth where _face puts the landmarks
     faces = []
     per_row, rows = 7, int(np.ceil(n / 7))
     for k in range(n):
         r, c = divmod(k, per_row)
         w = int(rng.integers(58, 78))
-        h = int(w * 1.2)
+        h = int(w * 1.1)
         x = int(60 + c * (size[1] - 120) / per_row + (r % 2) * 70 + rng.integers(-10, 10))
         y = int(90 + r * (size[0] - 160) / rows + rng.integers(-12, 12))
         frame[y:y + h, x:x + w] = cv2.resize(head, (w, h), interpolation=cv2.INTER_AREA)
@@ -178,11 +178,20 @@ def test_portrait_whose_panel_does_not_fit_below_the_face():
 
 
 def test_twenty_faces_tags_and_panels_never_collide():
-    image, faces = crowd(20)
+    image, faces = crowd(20)                               # 1280x720
     out, layouts = draw_faces(image, faces, return_layout=True)
     check_layout(image, faces, out, layouts)
     assert all(lay.panel_kind == "rows" and lay.panel_rows >= 2 for lay in layouts)
-    assert sum(lay.compact for lay in layouts) <= 2
+    assert not any(lay.compact for lay in layouts)
+
+
+def test_twenty_faces_at_540p_keep_full_tags_and_most_panels():
+    image, faces = crowd(20, size=(540, 960))
+    out, layouts = draw_faces(image, faces, return_layout=True)
+    check_layout(image, faces, out, layouts)
+    assert not any(lay.compact for lay in layouts)
+    assert all(lay.panel_kind in ("rows", "bar") for lay in layouts)   # the bar when no panel fits
+    assert sum(lay.panel_kind == "rows" for lay in layouts) >= 15
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

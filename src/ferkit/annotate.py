@@ -74,6 +74,7 @@ class FaceLayout:
     panel_rows: int = 0
     panel_scale: float = 0.0
     panel_text_height: int = 0
+    panel_bar_units: float = 4.0
 
 
 def image_text_scale(height: int, width: int) -> float:
@@ -193,15 +194,16 @@ def _panel_names(face: Face, rows: int) -> list[str]:
     return order[:rows]
 
 
-def _panel_metrics(face: Face, rows: int, scale: float):
-    """Size and text metrics of a panel of the ``rows`` most probable classes."""
+def _panel_metrics(face: Face, rows: int, scale: float, bar_units: float = 4.0):
+    """Size and text metrics of a panel of the ``rows`` most probable classes, with bars
+    ``bar_units`` text heights long."""
     names = _panel_names(face, rows)
     (_, th), base = cv2.getTextSize("Xg", _FONT, scale, 1)
     pad = max(2, th // 4)
     row = th + base + max(2, th // 3)
     name_w = max(cv2.getTextSize(n[:8], _FONT, scale, 1)[0][0] for n in names)
     pct_w = cv2.getTextSize("100%", _FONT, scale, 1)[0][0]
-    bar_w = 4 * th
+    bar_w = round(bar_units * th)
     width = pad + name_w + pad + bar_w + pad + pct_w + pad
     height = 2 * pad + row * len(names)
     return names, th, base, pad, row, name_w, bar_w, pct_w, width, height
@@ -284,11 +286,11 @@ def _plan_panels(faces, order, layouts, face_rects, tags, W, H, thick, small) ->
     def panel_scale(i):
         return max(PANEL_SCALE_MIN, 0.8 * layouts[i].font_scale)
 
-    def free_spots(i, rows, s) -> np.ndarray:
+    def free_spots(i, rows, s, units) -> np.ndarray:
         """Spots for face ``i``'s panel that cover no face and no tag, best first."""
-        key = (i, rows, s)
+        key = (i, rows, s, units)
         if key not in free_cache:
-            *_, w, h = _panel_metrics(faces[i], rows, s)
+            *_, w, h = _panel_metrics(faces[i], rows, s, units)
             fr, tag = face_rects[i], layouts[i].tag
             union = (min(fr[0], tag[0]), min(fr[1], tag[1]), max(fr[2], tag[2]), max(fr[3], tag[3]))
             c = np.vstack([_around(fr, w, h, W, H, "b"), _around(union, w, h, W, H, "b"),
@@ -298,17 +300,17 @@ def _plan_panels(faces, order, layouts, face_rects, tags, W, H, thick, small) ->
         return free_cache[key]
 
     def place(i, variants, panels: list[Rect]):
-        for rows, s in variants:
-            c = free_spots(i, rows, s)
+        for rows, s, units in variants:
+            c = free_spots(i, rows, s, units)
             if len(c):
                 c = c[~_hits(c, panels)]
                 if len(c):
                     pick = c[_best(c, [face_rects[i], layouts[i].tag], others[i])]
-                    return tuple(int(v) for v in pick), rows, s
+                    return tuple(int(v) for v in pick), rows, s, units
         return None
 
     def attempt(variants_of, all_or_nothing):
-        placed: dict[int, tuple[Rect, int, float]] = {}
+        placed: dict[int, tuple[Rect, int, float, float]] = {}
         for i in with_probs:
             p = place(i, variants_of(i), [v[0] for v in placed.values()])
             if p is None:
@@ -317,9 +319,9 @@ def _plan_panels(faces, order, layouts, face_rects, tags, W, H, thick, small) ->
                 continue
             placed[i] = p
         for i in [i for i in with_probs if i not in placed]:   # repair
-            for rows, s in variants_of(i):
+            for rows, s, units in variants_of(i):
                 hit = None
-                for c in free_spots(i, rows, s):
+                for c in free_spots(i, rows, s, units):
                     c = tuple(int(v) for v in c)
                     blockers = [j for j, v in placed.items() if _hits(np.array([c]), [v[0]])[0]]
                     if len(blockers) != 1:
@@ -331,26 +333,27 @@ def _plan_panels(faces, order, layouts, face_rects, tags, W, H, thick, small) ->
                         break
                 if hit:
                     c, j, pj = hit
-                    placed[i], placed[j] = (c, rows, s), pj
+                    placed[i], placed[j] = (c, rows, s, units), pj
                     break
         return placed
 
     def room(i):   # free spots for a small panel before any panel is placed
-        return len(free_spots(i, min(PANEL_TOP, len(faces[i].probabilities)), small))
+        return len(free_spots(i, min(PANEL_TOP, len(faces[i].probabilities)), small, 4.0))
 
     def smaller(i):
         n = len(faces[i].probabilities)
         top = min(PANEL_TOP, n)
-        return [(top, panel_scale(i)), (top, small), (min(2, n), small)]
+        return [(top, panel_scale(i), 4.0), (top, small, 4.0), (min(2, n), small, 4.0),
+                (min(2, n), small, 1.5)]
 
     with_probs.sort(key=room)
-    placed = (attempt(lambda i: [(len(faces[i].probabilities), panel_scale(i))], True)
+    placed = (attempt(lambda i: [(len(faces[i].probabilities), panel_scale(i), 4.0)], True)
               or attempt(smaller, False))
     panels = [v[0] for v in placed.values()]
     for i in with_probs:
         lay = layouts[i]
         if i in placed:
-            lay.panel, lay.panel_rows, lay.panel_scale = placed[i]
+            lay.panel, lay.panel_rows, lay.panel_scale, lay.panel_bar_units = placed[i]
             lay.panel_kind = "rows"
             lay.panel_text_height = cv2.getTextSize("Xg", _FONT, lay.panel_scale, 1)[0][1]
             continue
@@ -402,7 +405,8 @@ def draw_faces(image: np.ndarray, faces: list[Face], bars: bool = True, *,
 
 
 def _draw_panel(img: np.ndarray, face: Face, lay: FaceLayout) -> None:
-    names, th, _, pad, row, name_w, bar_w, pct_w, *_ = _panel_metrics(face, lay.panel_rows, lay.panel_scale)
+    names, th, _, pad, row, name_w, bar_w, pct_w, *_ = _panel_metrics(face, lay.panel_rows, lay.panel_scale,
+                                                                  lay.panel_bar_units)
     x0, y0, x1, y1 = lay.panel
     region = img[y0:y1, x0:x1]
     region[:] = (region.astype(np.uint16) * 64 >> 8).astype(img.dtype)   # darken for contrast
