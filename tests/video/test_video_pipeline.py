@@ -139,9 +139,9 @@ def test_iteration_is_lazy_and_stopping_early_still_writes_results(crossing, vid
     run = analyze_video(crossing[0], analyzer=video_analyzer, out_dir=tmp_path, plots=False)
     seen = []
     for frame in run:
-        seen.append(frame.index)
+        seen.append(frame.frame)
         assert frame.image.shape == (480, 640, 3)
-        assert all(isinstance(tid, int) for tid, _ in frame.faces)
+        assert all(isinstance(face.track_id, int) for face in frame.faces)
         if len(seen) == 6:
             # rows so far are already on disk
             assert sorted(pd.read_csv(tmp_path / "frames.csv").frame.unique()) == seen
@@ -175,7 +175,7 @@ def test_rotated_video_is_analysed_upright(video_analyzer, tmp_path):
     expected = video_analyzer.detect(upright)[0].box
     with analyze_video(path, analyzer=video_analyzer) as run:
         frame = next(iter(run))
-    (_, face), = frame.faces
+    (face,) = frame.faces
     assert np.linalg.norm(centre(face.box) - centre(expected)) < 8
 
 

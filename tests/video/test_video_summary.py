@@ -56,8 +56,39 @@ def test_track_stats_match_numpy(method):
         assert s.min[label] == pytest.approx(smoothed[:, k].min())
         assert s.max[label] == pytest.approx(smoothed[:, k].max())
         assert s.share[label] == pytest.approx(np.mean(smoothed.argmax(1) == k))
-    assert s.dominant == LABELS[int(smoothed.mean(0).argmax())]
+    # dominant: the class on top for the largest share of the time, so the two agree
+    assert s.dominant == max(LABELS, key=lambda k: s.share[k])
     assert sum(s.share.values()) == pytest.approx(1.0)
+
+
+def test_frames_count_by_the_time_they_stand_for():
+    """Weighted statistics equal those of the video with each frame repeated for its time."""
+    probs = random_probs(40, seed=3)
+    weights = np.random.default_rng(4).integers(1, 6, size=40)
+    weighted = TrackStats(1, LABELS, Smoothing("none").new())
+    repeated = TrackStats(1, LABELS, Smoothing("none").new())
+    for i, (p, w) in enumerate(zip(probs, weights)):
+        weighted.add(i, i / 5, p, True, weight=w / 25)
+        for _ in range(w):
+            repeated.add(i, i / 5, p, True, weight=1 / 25)
+    a, b = weighted.summary(), repeated.summary()
+    for stat in ("mean", "std", "min", "max", "share"):
+        for k in LABELS:
+            assert getattr(a, stat)[k] == pytest.approx(getattr(b, stat)[k], abs=1e-12)
+    assert a.dominant == b.dominant and a.frames == 40
+
+
+def test_dominant_agrees_with_share_where_the_mean_would_not():
+    """A track that is mildly sad most of the time and very angry briefly: the mean
+    favours angry, the time on top favours sad, and dominant follows the time."""
+    sad = np.array([0.3, 0, 0, 0, 0.4, 0, 0.3])
+    angry = np.array([0.95, 0, 0, 0, 0.05, 0, 0])
+    stats = TrackStats(1, LABELS, Smoothing("none").new())
+    for i, p in enumerate([sad] * 6 + [angry] * 4):
+        stats.add(i, i / 25, p, True, weight=1 / 25)
+    s = stats.summary()
+    assert s.mean["angry"] > s.mean["sad"]
+    assert s.share["sad"] == pytest.approx(0.6) and s.dominant == "sad"
 
 
 def test_timeline_stays_bounded_and_keeps_the_average():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ferkit.results import Face
+from ferkit.results import Detection
 from ferkit.video.tracker import Tracker
 
 FPS = 25.0
@@ -13,7 +13,7 @@ def face(cx, cy, size=50.0, score=0.9, landmarks=False):
     points = None
     if landmarks:
         points = np.array([[cx - 10, cy - 8], [cx + 10, cy - 8], [cx, cy], [cx - 8, cy + 10], [cx + 8, cy + 10]])
-    return Face((cx - size / 2, cy - size / 2, size, size), score, points)
+    return Detection((cx - size / 2, cy - size / 2, size, size), score, points)
 
 
 def centre(f):
@@ -32,9 +32,10 @@ def test_crossing_faces_keep_their_ids_through_an_occlusion():
         if i not in (9, 10, 11):
             dets.insert(0, ("A", face(ax, 100)))
         out = tracker.update([f for _, f in dets], i / FPS)
-        by_face = {id(f): tid for tid, f in out}
+        assert all(d.track_id is None for _, d in dets)  # the input is not changed
+        by_box = {d.box: d.track_id for d in out}
         for name, f in dets:
-            owner.setdefault(name, set()).add(by_face[id(f)])
+            owner.setdefault(name, set()).add(by_box[f.box])
     assert owner["A"] == {1} and owner["B"] == {2}
     assert [t.id for t in tracker.tracks] == [1, 2]
 
@@ -48,14 +49,14 @@ def test_unmatched_track_survives_max_gap_then_ends_and_a_new_id_follows():
     tracker.update([], 3 / FPS)  # third miss: ended
     assert tracker.tracks == [] and [t.id for t in tracker.ended] == [1]
     out = tracker.update([face(100, 100)], 4 / FPS)
-    assert [tid for tid, _ in out] == [2]
+    assert [d.track_id for d in out] == [2]
 
 
 def test_a_detection_far_from_every_track_starts_a_new_one():
     tracker = Tracker()
     tracker.update([face(100, 100)], 0.0)
     out = tracker.update([face(400, 300)], 1 / FPS)
-    assert [tid for tid, _ in out] == [2]
+    assert [d.track_id for d in out] == [2]
     assert tracker.tracks[0].misses == 1
 
 
@@ -63,8 +64,8 @@ def test_carry_moves_box_and_landmarks_at_the_tracked_velocity():
     tracker = Tracker()
     tracker.update([face(100, 100, 50, landmarks=True)], 0.0)
     tracker.update([face(110, 100, 60, landmarks=True)], 1 / FPS)   # +10 px and +10 px size per frame
-    (tid, carried), = tracker.carry(3 / FPS)
-    assert tid == 1
+    (carried,) = tracker.carry(3 / FPS)
+    assert carried.track_id == 1
     np.testing.assert_allclose(centre(carried), [130, 100], atol=1e-6)
     np.testing.assert_allclose(carried.box[2:], [80, 80], atol=1e-6)
     # landmarks keep their place relative to the box: scaled by 80/60 about the centre
@@ -76,7 +77,7 @@ def test_only_tracks_seen_on_the_last_detection_frame_are_carried():
     tracker = Tracker(max_gap=3)
     tracker.update([face(100, 100), face(300, 100)], 0.0)
     tracker.update([face(100, 100)], 1 / FPS)
-    assert [tid for tid, _ in tracker.carry(2 / FPS)] == [1]
+    assert [d.track_id for d in tracker.carry(2 / FPS)] == [1]
 
 
 def test_end_all_ends_every_track():
@@ -84,7 +85,7 @@ def test_end_all_ends_every_track():
     tracker.update([face(100, 100), face(300, 100)], 0.0)
     tracker.end_all()
     assert tracker.tracks == [] and sorted(t.id for t in tracker.ended) == [1, 2]
-    assert [tid for tid, _ in tracker.update([face(100, 100)], 1 / FPS)] == [3]
+    assert [d.track_id for d in tracker.update([face(100, 100)], 1 / FPS)] == [3]
 
 
 def test_negative_max_gap_is_refused():

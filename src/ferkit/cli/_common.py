@@ -10,6 +10,7 @@ import sys
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from ferkit.errors import FerkitError
 
@@ -53,13 +54,10 @@ class FerkitGroup(TyperGroup):
     ferkit, said in one line too (exit 1). ``FERKIT_DEBUG=1`` re-raises, with the traceback."""
 
     def invoke(self, ctx):
-        import click
-
         setup_logging()
         try:
             return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort,
-                typer.Exit, typer.Abort):
+        except (TyperException, typer.Exit, typer.Abort):  # usage errors and exits: typer's own
             raise
         except FerkitError as e:
             if os.environ.get("FERKIT_DEBUG"):
