@@ -2,8 +2,51 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import re
+import warnings
+
 import pytest
 from fersubsets import fer_subset
+
+
+def pytest_configure(config):
+    for marker, what in (("slow", "takes more than ~20 s on a 2-core CPU"),
+                         ("needs_data", "needs the datasets in ../shared/data"),
+                         ("train", "trains a model (needs PyTorch)")):
+        config.addinivalue_line("markers", f"{marker}: {what}")
+
+
+@pytest.fixture
+def ferkit_warnings(caplog):
+    """``with ferkit_warnings(match) as lines:`` — the block must log exactly one warning on
+    the ``ferkit`` logger, on one line, matching ``match``, and raise no Python warning."""
+
+    @contextlib.contextmanager
+    def expect(match: str | None = None, count: int = 1):
+        logger = logging.getLogger("ferkit")
+        caplog.clear()
+        attach = not logger.propagate           # the CLI turns propagation off
+        if attach:
+            logger.addHandler(caplog.handler)
+        lines: list[str] = []
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                yield lines
+        finally:
+            if attach:
+                logger.removeHandler(caplog.handler)
+        lines += [r.getMessage() for r in caplog.records
+                  if r.levelno >= logging.WARNING and r.name.startswith("ferkit")]
+        assert len(lines) == count, lines
+        for line in lines:
+            assert "\n" not in line
+            if match:
+                assert re.search(match, line), line
+
+    return expect
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import json
 import pytest
 from PIL import Image
 
+from ferkit.errors import UsageError
 from ferkit.train.compare import compare_table, plot_curves, read_run, run_folders
 
 METRICS = """epoch,lr,train_loss,train_acc,val_loss,val_acc,wall_time_s
@@ -45,5 +46,5 @@ def test_ensemble_folders_expand_and_curves_are_drawn(tmp_path):
     assert compare_table(runs).row_count == 4
     png = plot_curves(runs, tmp_path / "curves.png")
     assert Image.open(png).size[0] > 800
-    with pytest.raises(FileNotFoundError, match="not a training run"):
+    with pytest.raises(UsageError, match="not a training run"):
         run_folders([tmp_path])

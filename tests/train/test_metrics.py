@@ -8,10 +8,14 @@ import numpy as np
 import pytest
 
 from ferkit.labels import FER7, FERPLUS8, KOREAN5, LabelSet
+from ferkit.runtime import softmax
 from ferkit.train.calibrate import fit_temperature
-from ferkit.train.evaluate import (confusion_matrix, evaluate_probabilities,
-                                   expected_calibration_error, negative_log_likelihood,
-                                   softmax)
+from ferkit.train.metrics import (
+    confusion_matrix,
+    expected_calibration_error,
+    negative_log_likelihood,
+)
+from ferkit.train.report import evaluate_probabilities
 
 ABC = LabelSet("abc", ("happy", "sad", "neutral"))
 

@@ -11,7 +11,12 @@ from PIL import Image
 
 from ferkit.labels import FER7, FERPLUS8, KOREAN5, KOREAN7
 from ferkit.train.config import DataConfig
-from ferkit.train.datasets import load_dataset, load_filenames, load_folder, load_ferplus
+from ferkit.train.datasets import (
+    load_dataset,
+    load_ferplus,
+    load_filenames,
+    load_folder,
+)
 
 # Counts from shared/data/fer2013/README.md (verified there by reading the file).
 FER2013_COUNTS = {
@@ -71,14 +76,16 @@ def write_fer_pngs(ds, root, folder_names, n_per_class=6, split_dirs=None):
     return written
 
 
-def test_folder_loader_resolves_aliases_and_reports_unknown(fer2013_dataset, tmp_path, crop_cache):
+def test_folder_loader_resolves_aliases_and_reports_unknown(fer2013_dataset, tmp_path, crop_cache,
+                                                           ferkit_warnings):
     names = ["anger", "Disgusted", "fear", "Happiness", "sadness", "surprised", "calm"]
     written = write_fer_pngs(fer2013_dataset, tmp_path / "data", names)
     (tmp_path / "data" / "not_an_emotion").mkdir()
     Image.fromarray(fer2013_dataset.images[0]).save(tmp_path / "data" / "not_an_emotion" / "x.png")
     Image.fromarray(fer2013_dataset.images[0]).save(tmp_path / "data" / "stray.png")
 
-    with pytest.warns(UserWarning, match="not_an_emotion"):
+    with ferkit_warnings(r"left out 1 with a label outside the label set \(not_an_emotion: 1\); "
+                         r"1 outside the class-folder layout \(e\.g\. stray\.png\)$"):
         ds = load_folder(tmp_path / "data", progress=False)
     assert ds.label_set is FER7 and len(ds) == 42
     assert ds.class_counts().tolist() == [6] * 7
@@ -89,13 +96,14 @@ def test_folder_loader_resolves_aliases_and_reports_unknown(fer2013_dataset, tmp
         assert FER7.labels[target] in ("angry", "disgust", "fear", "happy", "sad", "surprise",
                                        "neutral")
     assert ds.info["preprocess"]["cache_hits"] == 0
-    with pytest.warns(UserWarning):
+    with ferkit_warnings("not_an_emotion"):
         again = load_folder(tmp_path / "data", progress=False)
     assert again.info["preprocess"]["cache_hits"] == 42
     np.testing.assert_array_equal(again.images, ds.images)
 
 
-def test_folder_loader_split_layout_and_given_label_set(fer2013_dataset, tmp_path, crop_cache):
+def test_folder_loader_split_layout_and_given_label_set(fer2013_dataset, tmp_path, crop_cache,
+                                                        ferkit_warnings):
     names = list(FER7.labels)
     write_fer_pngs(fer2013_dataset, tmp_path / "d", names, n_per_class=3, split_dirs=["train", "test"])
     ds = load_folder(tmp_path / "d", label_set="fer7", progress=False)
@@ -103,13 +111,13 @@ def test_folder_loader_split_layout_and_given_label_set(fer2013_dataset, tmp_pat
     assert sorted(set(ds.split)) == ["test", "train"]
     assert len(ds.select_split("train")) == len(ds.select_split("test")) == 21
     # A label set without disgust/fear reports those folders instead of dropping them silently.
-    with pytest.warns(UserWarning, match="disgust"):
+    with ferkit_warnings("disgust: 6"):
         k5 = load_folder(tmp_path / "d", label_set="korean5", progress=False)
     assert k5.label_set is KOREAN5 and len(k5) == 30
     assert k5.info["unknown_labels"]["disgust"]["count"] == 6
 
 
-def test_filename_loader_korean_labels(fer2013_dataset, tmp_path, crop_cache):
+def test_filename_loader_korean_labels(fer2013_dataset, tmp_path, crop_cache, ferkit_warnings):
     root = tmp_path / "kor"
     root.mkdir()
     korean = ["기쁨", "당황", "분노", "슬픔", "중립"]
@@ -130,7 +138,7 @@ def test_filename_loader_korean_labels(fer2013_dataset, tmp_path, crop_cache):
     img.save(root / unicodedata.normalize("NFD", "y_여_20_상처_20210101.jpg"))
     img.save(root / "README-not-a-face.png")
     img.save(root / "z_여_20_웃음_20210101.png")
-    with pytest.warns(UserWarning, match="unparsed"):
+    with ferkit_warnings("1 whose name the pattern does not match .e.g. README-not-a-face.png"):
         ds7 = load_filenames(root, progress=False)
     assert ds7.label_set is KOREAN7 and len(ds7) == 17
     assert sorted(KOREAN7.labels[t] for t in ds7.targets if t >= 5) == ["anxiety", "hurt"]
@@ -154,7 +162,7 @@ def test_filename_pattern_with_split_group(fer2013_dataset, tmp_path, crop_cache
         load_filenames(root, pattern=r"(?P<emotion>\w+)", progress=False)
 
 
-def test_raw_photos_detect_align_and_cache(photos_dir, tmp_path, crop_cache):
+def test_raw_photos_detect_align_and_cache(photos_dir, tmp_path, crop_cache, ferkit_warnings):
     skimage_data = pytest.importorskip("skimage.data")
     pytest.importorskip("ferkit.detect")
     root = tmp_path / "photos"
@@ -167,7 +175,7 @@ def test_raw_photos_detect_align_and_cache(photos_dir, tmp_path, crop_cache):
     (root / "neutral" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
 
     opts = {"detector": "retinaface"}
-    with pytest.warns(UserWarning, match="no face"):
+    with ferkit_warnings(r"1 unreadable .*; 1 without a face \(e\.g\. neutral/no_face\.jpg\)"):
         ds = load_folder(root, preprocess=opts, progress=False)
     rep = ds.info["preprocess"]
     assert len(ds) == 3 and ds.images.shape == (3, 48, 48)
@@ -176,13 +184,13 @@ def test_raw_photos_detect_align_and_cache(photos_dir, tmp_path, crop_cache):
     assert rep["several_faces_largest_taken"] == 1
     assert ds.images.std(axis=(1, 2)).min() > 10      # real face crops, not blanks
 
-    with pytest.warns(UserWarning):
+    with ferkit_warnings("unreadable"):
         centred = load_folder(root, preprocess={**opts, "no_face": "center", "channels": 3,
                                                 "clahe": True}, progress=False)
     assert len(centred) == 4 and centred.images.shape == (4, 48, 48, 3)
     assert centred.info["preprocess"]["no_face_center_crop"]["count"] == 1
     assert centred.info["preprocess"]["cache_hits"] == 0      # other options: another cache
-    with pytest.warns(UserWarning):
+    with ferkit_warnings("without a face"):
         again = load_folder(root, preprocess=opts, progress=False)
     assert again.info["preprocess"]["cache_hits"] == 4        # no decoding or detection again
     np.testing.assert_array_equal(again.images, ds.images)

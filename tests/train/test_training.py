@@ -56,29 +56,48 @@ def test_resume_continues_the_epoch_count(fer2013_dataset, tmp_path, torch1):
     assert len(read_metrics(tmp_path)) == 4 and third.epochs_run == 4
 
 
+def independent_logits(ck, images, tta, torch):
+    """Logits computed here from the model itself: centre (or corner) crops, mirrors, mean."""
+    cfg = ck.config
+    x = torch.from_numpy(images[:, None].astype("float32") / 255)
+    x = (x - cfg.mean) / cfg.std
+    m = cfg.image_size - cfg.input_size
+    offsets = [(m // 2, m // 2)] if tta != "ten-crop" else [(0, 0), (0, m), (m, 0), (m, m),
+                                                           (m // 2, m // 2)]
+    views = [x[..., y:y + cfg.input_size, x0:x0 + cfg.input_size] for y, x0 in offsets]
+    if tta != "none":
+        views += [v.flip(-1) for v in views]
+    with torch.no_grad():
+        return (sum(ck.model(v) for v in views) / len(views)).numpy()
+
+
 @pytest.mark.parametrize("tta", ["none", "flip", "ten-crop"])
-def test_evaluate_checkpoint_tta(tiny_checkpoint, tiny_fer, tmp_path, tta):
+def test_evaluate_checkpoint_tta(tiny_checkpoint, tiny_fer, tmp_path, tta, torch1):
+    from ferkit.runtime import softmax
+    from ferkit.train.checkpoint import load_checkpoint
     from ferkit.train.evaluate import evaluate_checkpoint
+    from ferkit.train.metrics import expected_calibration_error
 
     rep = evaluate_checkpoint(tiny_checkpoint, dataset=tiny_fer, split="PrivateTest", tta=tta,
                               out_dir=tmp_path, progress=False)
     assert rep.samples == 200 and rep.split == "PrivateTest" and rep.tta == tta
     assert sum(map(sum, rep.confusion)) == 200
-    assert 0.0 <= rep.ece <= 1.0 and 0.0 <= rep.accuracy <= 1.0
+    # Accuracy and ECE equal what this test computes from the model's own outputs.
+    test = tiny_fer.select_split("PrivateTest")
+    probs = softmax(independent_logits(load_checkpoint(tiny_checkpoint), test.images, tta,
+                                       torch1))
+    assert rep.accuracy == pytest.approx(float((probs.argmax(1) == test.targets).mean()))
+    assert rep.ece == pytest.approx(expected_calibration_error(probs, test.targets), abs=1e-6)
     assert (tmp_path / "report.json").is_file() and (tmp_path / "reliability.png").is_file()
 
 
 def test_ten_crop_views(tiny_checkpoint, tiny_fer, torch1):
     """Ten-crop averages the 4 corner + centre 40 px crops and their mirrors."""
     from ferkit.train.checkpoint import load_checkpoint
-    from ferkit.train.evaluate import checkpoint_logits
-    from ferkit.train.trainer import model_images, normalize
+    from ferkit.train.inference import model_images, predict_logits
 
     ck = load_checkpoint(tiny_checkpoint)
     x = model_images(tiny_fer.images[:4], ck.config)
-    got = checkpoint_logits(ck.model, x, ck.config, "ten-crop")
-    xf = normalize(x.float() / 255, ck.config)
-    views = [xf[..., y:y + 40, x0:x0 + 40] for y, x0 in ((0, 0), (0, 8), (8, 0), (8, 8), (4, 4))]
-    with torch1.no_grad():
-        want = sum(ck.model(v) + ck.model(v.flip(-1)) for v in views) / 10
+    got = predict_logits(ck.model, x, ck.config, "ten-crop")
+    want = torch1.from_numpy(independent_logits(ck, tiny_fer.images[:4], "ten-crop", torch1))
     torch1.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)

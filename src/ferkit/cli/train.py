@@ -7,33 +7,38 @@ evaluating an ONNX model needs only ONNX Runtime.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+
+from ferkit.errors import ConfigError, UsageError
 
 from . import app
 
-err = Console(stderr=True)
-console = Console()
+console = Console(highlight=False, markup=False)
+
+# Path-valued options, declared once at module level.
+RUN_OUT = typer.Option(None, "--out", "-o", help="Run folder (default: runs/<config name>).")
+EXPERIMENT_LOG = typer.Option(None, "--experiment-log", help="Append one row per finished run to this CSV.")
+EVAL_OUT = typer.Option(None, "--out", "-o", help="Write report.json, confusion.png and reliability.png here.")
+CHECKPOINTS = typer.Argument(..., help="Training checkpoint(s) (best.ckpt) or run folder(s); several, or an ensemble run folder, export as one model averaging their logits.")
+EXPORT_OUT = typer.Option(..., "--out", "-o", help="ONNX file to write; its model card goes beside it (.json).")
+RUNS = typer.Argument(..., help="Run folders written by ferkit train (ensemble folders stand for their members).")
+CURVES_OUT = typer.Option(None, "--out", "-o", help="Also draw the runs' loss and accuracy curves into this PNG.")
 
 
 def _require_torch() -> None:
     try:
         import torch  # noqa: F401
     except ImportError:
-        err.print("[red]error:[/red] this command needs PyTorch, which is not installed: "
-                  "pip install 'ferkit\\[train]'", soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise UsageError("this command needs PyTorch, which is not installed: "
+                         "pip install 'ferkit[train]'") from None
 
 
-def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
-    raise typer.Exit(2)
+def _packaged_configs() -> list[str]:
+    return sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "configs").glob("*.json"))
 
 
 def _load_config(config: str):
@@ -43,32 +48,30 @@ def _load_config(config: str):
     if not path.is_file():
         packaged = Path(__file__).resolve().parents[1] / "configs" / f"{config}.json"
         if not packaged.is_file():
-            _fail(f"config not found: {config} (a .json/.yaml file or a packaged config name)")
+            raise ConfigError(f"config not found: {config} (a .json/.yaml file or a packaged "
+                              f"config name: {', '.join(_packaged_configs())})")
         path = packaged
-    try:
-        return TrainConfig.load(path)
-    except (ValueError, TypeError) as e:
-        _fail(f"{path}: {e}")
+    return TrainConfig.load(path)
 
 
 @app.command("train")
 def train_command(
     config: str = typer.Argument(..., help="Training config (.json or .yaml), or a packaged config name such as default_fer7."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default: runs/<config name>)."),
-    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from <out>/last.ckpt when it exists."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Override the config's epochs (every ensemble member's too; so do the options below)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Override the architecture (fercnn_s/m/l or a timm name)."),
-    lr: Optional[float] = typer.Option(None, "--lr", min=0.0, help="Override the learning rate."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Override the batch size."),
-    data: Optional[str] = typer.Option(None, "--data", help="Override data.path."),
-    max_train_samples: Optional[int] = typer.Option(None, "--max-train-samples", min=0, help="Train on a random subset of this size."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=0, help="torch CPU threads (0 = torch's default)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Override the random seed."),
-    experiment_log: Optional[Path] = typer.Option(None, "--experiment-log", help="Append one row per finished run to this CSV."),
+    out: Path | None = RUN_OUT,
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last.ckpt (same data, architecture and labels). Without it, an --out that holds a run is refused."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Override the config's epochs (every ensemble member's too; so do the options below)."),
+    model: str | None = typer.Option(None, "--model", help="Override the architecture (fercnn_s/m/l or a timm name)."),
+    lr: float | None = typer.Option(None, "--lr", min=0.0, help="Override the learning rate."),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Override the batch size."),
+    data: str | None = typer.Option(None, "--data", help="Override data.path."),
+    max_train_samples: int | None = typer.Option(None, "--max-train-samples", min=0, help="Train on a random subset of this size."),
+    threads: int | None = typer.Option(None, "--threads", min=0, help="torch CPU threads (0 = torch's default)."),
+    seed: int | None = typer.Option(None, "--seed", help="Override the random seed."),
+    experiment_log: Path | None = EXPERIMENT_LOG,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train an expression model (or each member of an ensemble config) from a config;
-    checkpoints every epoch and resumes."""
+    checkpoints every epoch; --resume continues a run."""
     _require_torch()
     from ferkit.train.trainer import train, train_ensemble
 
@@ -76,27 +79,20 @@ def train_command(
     overrides = {"epochs": epochs, "model": model, "lr": lr, "batch_size": batch_size,
                  "max_train_samples": max_train_samples, "threads": threads, "seed": seed}
     out = out or Path("runs") / cfg.name
-    argv = ["ferkit", "train", config, "--out", str(out), "--resume" if resume else "--no-resume"]
+    argv = ["ferkit", "train", config, "--out", str(out)] + (["--resume"] if resume else [])
     overrides = {key: value for key, value in overrides.items() if value is not None}
-    try:
-        cfg.override(**overrides)
-    except ValueError as e:
-        _fail(str(e))
+    cfg.override(**overrides)
     for key, value in overrides.items():
         argv += [f"--{key.replace('_', '-')}", str(value)]
     if data is not None:
         cfg.data.path = data
         argv += ["--data", data]
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "command.json").write_text(json.dumps(
-        {"argv": argv, "cwd": str(Path.cwd()), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
-        indent=2) + "\n")
-    try:
-        options = {"resume": resume, "progress": not quiet, "experiment_log": experiment_log}
-        results = (train_ensemble(cfg, out, **options) if cfg.ensemble
-                   else [train(cfg, out, **options)])
-    except (FileNotFoundError, ValueError, KeyError) as e:
-        _fail(str(e))
+    command = {"argv": argv, "cwd": str(Path.cwd()),
+               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    options = {"resume": resume, "progress": not quiet, "experiment_log": experiment_log,
+               "command": command}
+    results = (train_ensemble(cfg, out, **options) if cfg.ensemble
+               else [train(cfg, out, **options)])
     for result in results:
         console.print(f"best validation accuracy {result.best_val_accuracy:.4f} at epoch "
                       f"{result.best_epoch} of {result.epochs_run}; checkpoint "
@@ -108,21 +104,22 @@ def train_command(
 @app.command("evaluate")
 def evaluate_command(
     model: str = typer.Argument(..., help="A checkpoint (.ckpt), an .onnx file with its card, or a packaged model name."),
-    data: Optional[str] = typer.Option(None, "--data", help="FER2013 CSV, a folder of class folders, a folder of labelled file names (with --pattern), or a data config (.json/.yaml). Default: the model's training data."),
-    votes: Optional[str] = typer.Option(None, "--votes", help="FER+ votes (fer2013new.csv): evaluate on FER+ labels."),
+    data: str | None = typer.Option(None, "--data", help="FER2013 CSV, a folder of class folders, a folder of labelled file names (with --pattern), or a data config (.json/.yaml). Default: the model's training data."),
+    votes: str | None = typer.Option(None, "--votes", help="FER+ votes (fer2013new.csv): evaluate on FER+ labels."),
     label_mode: str = typer.Option("majority", "--label-mode", help="FER+ labels: majority (or soft: its argmax)."),
-    pattern: Optional[str] = typer.Option(None, "--pattern", help="Regex with a named group 'label' matched on file names."),
-    label_set: Optional[str] = typer.Option(None, "--label-set", help="Label set of folder/file-name data (default: inferred)."),
-    detector: Optional[str] = typer.Option(None, "--detector", help="Detect and align faces in raw photos with this detector."),
-    split: Optional[str] = typer.Option(None, "--split", help="Split to evaluate (default: the test split, e.g. PrivateTest); 'all' for everything."),
-    tta: Optional[str] = typer.Option(None, "--tta", help="Checkpoints: none, flip (default) or ten-crop. ONNX models carry theirs in the graph."),
+    pattern: str | None = typer.Option(None, "--pattern", help="Regex with a named group 'label' matched on file names."),
+    label_set: str | None = typer.Option(None, "--label-set", help="Label set of folder/file-name data (default: inferred)."),
+    detector: str | None = typer.Option(None, "--detector", help="Detect and align faces in raw photos with this detector."),
+    split: str | None = typer.Option(None, "--split", help="Split to evaluate (default: the test split, e.g. PrivateTest); 'all' for everything."),
+    tta: str | None = typer.Option(None, "--tta", help="Checkpoints: none, flip (default) or ten-crop. ONNX models carry theirs in the graph."),
     temperature: float = typer.Option(1.0, "--temperature", min=1e-3, help="Checkpoints: softmax temperature."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write report.json, confusion.png and reliability.png here."),
+    out: Path | None = EVAL_OUT,
     threads: int = typer.Option(0, "--threads", min=0, help="ONNX Runtime threads (0 = automatic)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Accuracy, per-class precision/recall/F1, macro-F1, confusion matrix and calibration (ECE)."""
-    from ferkit.train.evaluate import TTA_MODES, data_config_for, evaluate_onnx
+    from ferkit.train.config import TTA_MODES
+    from ferkit.train.evaluate import data_config_for, evaluate_onnx, load_onnx_model
 
     if tta is not None and tta not in TTA_MODES:
         raise typer.BadParameter(f"must be one of {', '.join(TTA_MODES)}", param_hint="--tta")
@@ -132,25 +129,19 @@ def evaluate_command(
         data_cfg = data_config_for(data, votes, pattern, label_mode, label_set, pre)
     elif votes or pattern or detector:
         raise typer.BadParameter("needs --data", param_hint="--votes/--pattern/--detector")
-    is_checkpoint = model.endswith((".ckpt", ".pt", ".pth"))
-    try:
-        if is_checkpoint:
-            _require_torch()
-            from ferkit.train.evaluate import evaluate_checkpoint
+    if model.endswith((".ckpt", ".pt", ".pth")):
+        _require_torch()
+        from ferkit.train.evaluate import evaluate_checkpoint
 
-            report = evaluate_checkpoint(model, data_cfg, split, tta or "flip", temperature,
-                                         out_dir=out, progress=not quiet)
-        else:
-            from ferkit.train.evaluate import load_onnx_model
-
-            clf = load_onnx_model(model, threads)
-            baked = clf.card.training.get("export", {}).get("tta", "none")
-            if tta is not None and tta != baked:
-                raise typer.BadParameter(f"this ONNX model's graph does TTA {baked!r}; "
-                                         "--tta applies to checkpoints", param_hint="--tta")
-            report = evaluate_onnx(clf, data_cfg, split, out_dir=out, progress=not quiet)
-    except (FileNotFoundError, ValueError, KeyError) as e:
-        _fail(str(e))
+        report = evaluate_checkpoint(model, data_cfg, split, tta or "flip", temperature,
+                                     out_dir=out, progress=not quiet)
+    else:
+        clf = load_onnx_model(model, threads)
+        baked = clf.card.training.get("export", {}).get("tta", "none")
+        if tta is not None and tta != baked:
+            raise typer.BadParameter(f"this ONNX model's graph does TTA {baked!r}; "
+                                     "--tta applies to checkpoints", param_hint="--tta")
+        report = evaluate_onnx(clf, data_cfg, split, out_dir=out, progress=not quiet)
     console.print(report.table())
     if out is not None:
         console.print(f"report: {out / 'report.json'}; plots: {out / 'confusion.png'}, "
@@ -159,14 +150,14 @@ def evaluate_command(
 
 @app.command("export")
 def export_command(
-    checkpoints: list[Path] = typer.Argument(..., help="Training checkpoint(s) (best.ckpt) or run folder(s); several, or an ensemble run folder, export as one model averaging their logits."),
-    out: Path = typer.Option(..., "--out", "-o", help="ONNX file to write; its model card goes beside it (.json)."),
+    checkpoints: list[Path] = CHECKPOINTS,
+    out: Path = EXPORT_OUT,
     calibrate: bool = typer.Option(True, "--calibrate/--no-calibrate", help="Fit the softmax temperature on the validation split."),
-    quantize: Optional[str] = typer.Option(None, "--quantize", help="Also write an int8 copy: static or dynamic (accuracy measured)."),
+    quantize: str | None = typer.Option(None, "--quantize", help="Also write an int8 copy: static or dynamic (accuracy measured)."),
     flip: bool = typer.Option(True, "--flip/--no-flip", help="Average the mirrored view inside the graph (as validation did)."),
     weights: str = typer.Option("float16", "--weights", help="Store weights as float16 (half the size) or float32."),
-    name: Optional[str] = typer.Option(None, "--name", help="Model name in the card (default: the file name)."),
-    data: Optional[str] = typer.Option(None, "--data", help="Override data.path of the checkpoint's config (for calibration and metrics)."),
+    name: str | None = typer.Option(None, "--name", help="Model name in the card (default: the file name)."),
+    data: str | None = typer.Option(None, "--data", help="Override data.path of the checkpoint's config (for calibration and metrics)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Export a checkpoint (or an ensemble of them) to ONNX with its model card (measured
@@ -179,15 +170,12 @@ def export_command(
         raise typer.BadParameter(f"must be one of {', '.join(QUANTIZE_MODES)}", param_hint="--quantize")
     if weights not in WEIGHT_FORMATS:
         raise typer.BadParameter(f"must be one of {', '.join(WEIGHT_FORMATS)}", param_hint="--weights")
-    try:
-        members = [load_checkpoint(c) for path in checkpoints for c in find_checkpoints(path)]
-        if data is not None:
-            for ck in members:
-                ck.config.data.path = data
-        result = export_onnx(members, out, name=name, flip_tta=flip, weights=weights,
-                             calibrate=calibrate, quantize=quantize, progress=not quiet)
-    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as e:
-        _fail(str(e))
+    members = [load_checkpoint(c) for path in checkpoints for c in find_checkpoints(path)]
+    if data is not None:
+        for ck in members:
+            ck.config.data.path = data
+    result = export_onnx(members, out, name=name, flip_tta=flip, weights=weights,
+                         calibrate=calibrate, quantize=quantize, progress=not quiet)
     card = result.card
     console.print(f"wrote {result.onnx_path} ({result.onnx_path.stat().st_size / 1e6:.1f} MB) and "
                   f"its card; parity with torch {result.parity_max_abs_diff:.1e}; "
@@ -202,16 +190,13 @@ def export_command(
 
 @app.command("compare")
 def compare_command(
-    runs: list[Path] = typer.Argument(..., help="Run folders written by ferkit train (ensemble folders stand for their members)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also draw the runs' loss and accuracy curves into this PNG."),
+    runs: list[Path] = RUNS,
+    out: Path | None = CURVES_OUT,
 ) -> None:
     """Compare training runs: best validation accuracy, epochs, wall time, learning curves."""
     from ferkit.train.compare import compare_table, plot_curves, read_run, run_folders
 
-    try:
-        summaries = [read_run(p) for p in run_folders(runs)]
-    except (FileNotFoundError, ValueError) as e:
-        _fail(str(e))
+    summaries = [read_run(p) for p in run_folders(runs)]
     console.print(compare_table(summaries))
     if out is not None:
         console.print(f"curves: {plot_curves(summaries, out)}")

@@ -7,10 +7,12 @@ affine resampling per batch; noise, random erasing and mixup/cutmix follow.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 import torch
 import torch.nn.functional as F
+
+from ferkit.errors import ConfigError, UnknownNameError
 
 
 @dataclass(frozen=True)
@@ -47,10 +49,18 @@ def get_augment(spec: str | dict | AugmentConfig | None) -> AugmentConfig:
         return spec
     if isinstance(spec, str):
         if spec not in PRESETS:
-            raise KeyError(f"unknown augmentation preset {spec!r}; known: {', '.join(PRESETS)}")
+            raise UnknownNameError(f"unknown augmentation preset {spec!r}; "
+                                   f"known: {', '.join(PRESETS)}")
         return PRESETS[spec]
+    if not isinstance(spec, dict):
+        raise ConfigError(f"augment must be a preset name or a mapping, not {spec!r}")
     spec = dict(spec)
-    base = PRESETS[spec.pop("preset", "default")]
+    base = get_augment(spec.pop("preset", "default"))
+    known = {f.name for f in fields(AugmentConfig)}
+    unknown = set(spec) - known
+    if unknown:
+        raise ConfigError(f"unknown augment option(s): {', '.join(sorted(unknown))}; "
+                          f"known: {', '.join(sorted(known))}")
     return replace(base, **spec)
 
 
@@ -103,7 +113,7 @@ def augment_batch(x: torch.Tensor, cfg: AugmentConfig, out_size: int, train: boo
 
 
 def _random_erase(x: torch.Tensor, p: float, generator) -> torch.Tensor:
-    n, c, h, w = x.shape
+    n, _, h, w = x.shape
     area = torch.rand(n, generator=generator) * 0.3 + 0.02
     ratio = torch.exp(torch.rand(n, generator=generator) * (math.log(3.3) - math.log(0.3))
                       + math.log(0.3))

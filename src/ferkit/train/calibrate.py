@@ -11,7 +11,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .evaluate import expected_calibration_error, negative_log_likelihood, softmax
+from ferkit.errors import UsageError
+from ferkit.runtime import softmax
+
+from .metrics import expected_calibration_error, negative_log_likelihood
 
 T_RANGE = (0.05, 20.0)
 
@@ -40,7 +43,7 @@ def fit_temperature(logits, targets) -> CalibrationResult:
     z = np.asarray(logits, dtype=np.float64)
     t = np.asarray(targets, dtype=np.int64)
     if len(z) == 0:
-        raise ValueError("temperature scaling needs at least one validation sample")
+        raise UsageError("temperature scaling needs at least one validation sample")
     lo, hi = np.log(1 / T_RANGE[1]), np.log(1 / T_RANGE[0])   # log beta
     if _nll_slope(z, t, np.exp(lo)) >= 0:
         log_beta = lo

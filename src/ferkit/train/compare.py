@@ -13,7 +13,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ferkit.errors import UsageError
+
 from .config import member_dirs
+from .plotting import plot_learning_curves
 
 
 @dataclass
@@ -49,7 +52,7 @@ def run_folders(paths) -> list[Path]:
         elif members := [d for d in member_dirs(p) if (d / "metrics.csv").is_file()]:
             out += members
         else:
-            raise FileNotFoundError(f"{p}: not a training run folder (no metrics.csv)")
+            raise UsageError(f"{p}: not a training run folder (no metrics.csv)")
     return out
 
 
@@ -59,7 +62,7 @@ def read_run(path: str | os.PathLike) -> RunSummary:
     with open(path / "metrics.csv", newline="") as f:
         history = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
     if not history:
-        raise ValueError(f"{path}: metrics.csv has no epochs yet")
+        raise UsageError(f"{path}: metrics.csv has no epochs yet")
     cfg = json.loads((path / "config.json").read_text()) if (path / "config.json").is_file() else {}
     result_file = path / "result.json"
     best = max(history, key=lambda r: r["val_acc"])
@@ -94,27 +97,5 @@ def compare_table(runs: list[RunSummary]):
 
 
 def plot_curves(runs: list[RunSummary], path: str | os.PathLike) -> Path:
-    """Loss and accuracy per epoch (training dashed, validation solid), one colour per run."""
-    from ferkit.train.evaluate import _pyplot
-
-    plt = _pyplot()
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for i, r in enumerate(runs):
-        colour = f"C{i % 10}"
-        epochs = [h["epoch"] for h in r.history]
-        for ax, key in ((ax_loss, "loss"), (ax_acc, "acc")):
-            ax.plot(epochs, [h[f"train_{key}"] for h in r.history], "--", color=colour, lw=1)
-            ax.plot(epochs, [h[f"val_{key}"] for h in r.history], "-", color=colour, lw=1.5,
-                    label=f"{r.label} ({r.model})")
-        ax_acc.plot([r.best_epoch], [r.best_val_accuracy], "o", color=colour)
-    ax_loss.set_title("loss (dashed: training, solid: validation)")
-    ax_acc.set_title("accuracy (dot: best validation epoch)")
-    for ax in (ax_loss, ax_acc):
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-    ax_acc.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    """Loss and accuracy per epoch of ``runs`` (training dashed, validation solid) into ``path``."""
+    return plot_learning_curves(runs, path)

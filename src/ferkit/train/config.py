@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+
+from ferkit.errors import ConfigError
 
 
 @dataclass
@@ -13,8 +15,11 @@ class DataConfig:
 
     ``kind``: ``fer2013`` (``path``), ``ferplus`` (``path`` + ``votes``, ``label_mode``
     ``majority`` or ``soft``), ``folder`` (``path`` = ``root/<label>/<image>``) or
-    ``filenames`` (``path`` + ``pattern``). Folder/filename sets are split by
-    ``val_fraction``/``test_fraction`` unless they carry splits.
+    ``filenames`` (``path`` + ``pattern``). Data that does not carry the named
+    ``train_split`` and ``val_split`` is split by class into ``val_fraction`` /
+    ``test_fraction`` / the rest, seeded by ``split_seed`` (see
+    :mod:`ferkit.train.splits`): every ensemble member, ``evaluate`` and
+    ``export`` get the same split, whatever their own seeds.
     ``preprocess`` holds :class:`~ferkit.train.datasets.PreprocessOptions` for image
     files (``detector``, ``template``, ``margin``, ``clahe``, ``no_face``, ``size``,
     ``channels``); FER2013 rows take only ``clahe``.
@@ -31,8 +36,60 @@ class DataConfig:
     test_split: str = "PrivateTest"
     val_fraction: float = 0.1
     test_fraction: float = 0.1
+    split_seed: int = 0
     preprocess: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        for name in ("val_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise ConfigError(f"data.{name} must be a number in [0, 1), not {value!r}")
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ConfigError(f"data.val_fraction + data.test_fraction must leave training "
+                              f"samples (< 1), got {self.val_fraction} + {self.test_fraction}")
+        if not isinstance(self.split_seed, int) or isinstance(self.split_seed, bool):
+            raise ConfigError(f"data.split_seed must be an integer, not {self.split_seed!r}")
+        if not isinstance(self.preprocess, dict):
+            raise ConfigError(f"data.preprocess must be a mapping, not {self.preprocess!r}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DataConfig:
+        if not isinstance(d, dict):
+            raise ConfigError(f"data must be a mapping of options, not {d!r}")
+        known = {f.name for f in fields(cls)}
+        bad = set(d) - known
+        if bad:
+            raise ConfigError(f"unknown data option(s): {', '.join(sorted(bad))}; "
+                              f"known: {', '.join(sorted(known))}")
+        return cls(**d)
+
+    def with_clahe(self, clahe: bool) -> DataConfig:
+        """A copy whose preprocessing has CLAHE on or off."""
+        pre = dict(self.preprocess or {})
+        if clahe:
+            pre["clahe"] = True
+        else:
+            pre.pop("clahe", None)
+        return replace(self, preprocess=pre)
+
+
+def parse_config_text(text: str, path: Path):
+    """JSON, or YAML for ``.yaml``/``.yml`` files; syntax errors raise ConfigError."""
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise ConfigError(f"{path}: not valid JSON: {e}") from None
+
+
+# Test-time augmentation of checkpoints (ferkit.train.inference.predict_logits).
+TTA_MODES = ("none", "flip", "ten-crop")
 
 # Options every ensemble member must share (see TrainConfig.members).
 SHARED_BY_MEMBERS = ("data", "image_size", "channels", "mean", "std")
@@ -91,7 +148,7 @@ class TrainConfig:
         """Set options (from the command line): they win over ensemble entries too.
         ``seed`` is refused for an ensemble, whose members differ by their seeds."""
         if "seed" in values and self.ensemble:
-            raise ValueError("this config is an ensemble whose members carry their own seeds; "
+            raise ConfigError("this config is an ensemble whose members carry their own seeds; "
                              "edit its ensemble list instead of passing a seed")
         for key, value in values.items():
             setattr(self, key, value)
@@ -99,7 +156,7 @@ class TrainConfig:
                 if isinstance(entry, dict) and key in entry:
                     entry[key] = value
 
-    def members(self) -> list["TrainConfig"]:
+    def members(self) -> list[TrainConfig]:
         """One config per ensemble member, or ``[self]`` when this is a single model.
 
         Members share the data and what the exported graph reads (image size,
@@ -111,40 +168,77 @@ class TrainConfig:
         configs = []
         for i, overrides in enumerate(self.ensemble):
             if not isinstance(overrides, dict) or "ensemble" in overrides:
-                raise ValueError(f"ensemble[{i}] must be a mapping of options to override "
+                raise ConfigError(f"ensemble[{i}] must be a mapping of options to override "
                                  f"(not another ensemble), got {overrides!r}")
             shared = sorted(set(overrides) & set(SHARED_BY_MEMBERS))
             if shared:
-                raise ValueError(f"ensemble[{i}] overrides {', '.join(shared)}, which all "
+                raise ConfigError(f"ensemble[{i}] overrides {', '.join(shared)}, which all "
                                  "members share; set it on the config itself")
             d = {**self.to_dict(), "name": f"{self.name}-member{i}", **overrides, "ensemble": []}
             configs.append(TrainConfig.from_dict(d))
         return configs
 
+    def validate(self) -> TrainConfig:
+        """Raise :class:`~ferkit.errors.ConfigError` for values no run can train with."""
+        positive_ints = ("epochs", "batch_size", "image_size", "input_size")
+        for name in positive_ints:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, not {value!r}"
+                                  + (" (a run needs at least one epoch)" if name == "epochs"
+                                     else ""))
+        if self.input_size > self.image_size:
+            raise ConfigError(f"input_size ({self.input_size}) cannot exceed image_size "
+                              f"({self.image_size})")
+        if self.channels not in (1, 3):
+            raise ConfigError(f"channels must be 1 or 3, not {self.channels!r}")
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be > 0, not {self.lr!r}")
+        if not self.std > 0:
+            raise ConfigError(f"std must be > 0, not {self.std!r}")
+        for name in ("warmup_epochs", "early_stopping", "max_train_samples", "threads"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{name} must be an integer >= 0, not {value!r}")
+        choices = {"optimizer": ("sgd", "adamw", "adam", "rmsprop"),
+                   "schedule": ("cosine", "step", "constant"),
+                   "balance": ("none", "sampler", "loss")}
+        for name, allowed in choices.items():
+            if str(getattr(self, name)).lower() not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, "
+                                  f"not {getattr(self, name)!r}")
+        return self
+
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
+        if not isinstance(d, dict):
+            raise ConfigError(f"a training config is a mapping of options, not {type(d).__name__}")
         d = dict(d)
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+            raise ConfigError(f"unknown training option(s): {', '.join(sorted(unknown))}")
         if isinstance(d.get("data"), dict):
-            dk = {f.name for f in fields(DataConfig)}
-            bad = set(d["data"]) - dk
-            if bad:
-                raise ValueError(f"unknown data option(s): {', '.join(sorted(bad))}")
-            d["data"] = DataConfig(**d["data"])
-        return cls(**d)
+            d["data"] = DataConfig.from_dict(d["data"])
+        try:
+            return cls(**d)
+        except TypeError as e:
+            raise ConfigError(f"bad training config: {e}") from None
 
     @classmethod
-    def load(cls, path: str | Path) -> "TrainConfig":
+    def load(cls, path: str | Path) -> TrainConfig:
+        """Read a JSON or YAML config; a file that is not one raises ConfigError."""
         path = Path(path)
-        text = path.read_text()
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            return cls.from_dict(yaml.safe_load(text))
-        return cls.from_dict(json.loads(text))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"cannot read config {path}: {e}") from None
+        d = parse_config_text(text, path)
+        try:
+            return cls.from_dict(d)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n",
+                              encoding="utf-8")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 import platform
 import tempfile
@@ -24,14 +25,23 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
+from torch import nn
 
 from ferkit.card import AlignSpec, InputSpec, ModelCard, card_path_for
+from ferkit.errors import ConfigError, ModelError, OutputError, UsageError
+from ferkit.preprocess import normalize as normalize_pixels
+from ferkit.runtime import create_session
 
 from .calibrate import fit_temperature
 from .checkpoint import LoadedCheckpoint, load_checkpoint
 from .config import TrainConfig
-from .evaluate import _with_clahe, evaluate_onnx, load_onnx_model, onnx_outputs, pick_split
+from .datasets import load_dataset
+from .datasets.preprocess import apply_clahe
+from .evaluate import evaluate_onnx
+from .onnx_inference import load_onnx_model, onnx_outputs
+from .splits import Splits, describe, resolve_splits
+
+log = logging.getLogger(__name__)
 
 OPSET = 18
 PARITY_TOLERANCE = 1e-4
@@ -46,7 +56,7 @@ class ExportGraph(nn.Module):
         super().__init__()
         margin = image_size - input_size
         if margin < 0 or margin % 2:
-            raise ValueError(f"export needs image_size - input_size to be even and >= 0, "
+            raise ConfigError(f"export needs image_size - input_size to be even and >= 0, "
                              f"got {image_size} - {input_size}")
         self.model = model
         self.lo, self.hi = margin // 2, margin // 2 + input_size
@@ -68,7 +78,7 @@ class EnsembleGraph(nn.Module):
     def __init__(self, members: list[ExportGraph]) -> None:
         super().__init__()
         if not members:
-            raise ValueError("an ensemble needs at least one member")
+            raise UsageError("an ensemble needs at least one member")
         self.members = nn.ModuleList(members)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -82,8 +92,17 @@ def build_graph(checkpoints: list[LoadedCheckpoint], flip: bool) -> nn.Module:
     return graphs[0] if len(graphs) == 1 else EnsembleGraph(graphs)
 
 
+def split_identity(data) -> dict:
+    """What decides a data config's split membership (everything but preprocessing)."""
+    d = asdict(data)
+    d.pop("preprocess")
+    return d
+
+
 def check_compatible(checkpoints: list[LoadedCheckpoint]) -> None:
-    """Raise unless every checkpoint reads the same input and predicts the same labels."""
+    """Raise unless every checkpoint reads the same input, predicts the same labels and was
+    trained on the same data split (so no member trained on the samples the card reports
+    as validation or test)."""
     first = checkpoints[0]
     c0 = first.config
     for ck in checkpoints[1:]:
@@ -92,9 +111,10 @@ def check_compatible(checkpoints: list[LoadedCheckpoint]) -> None:
             ("labels", first.label_set.labels, ck.label_set.labels),
             ("image_size", c0.image_size, c.image_size), ("channels", c0.channels, c.channels),
             ("mean/std", (c0.mean, c0.std), (c.mean, c.std)),
-            ("preprocess", c0.data.preprocess, c.data.preprocess)) if a != b]
+            ("preprocess", c0.data.preprocess, c.data.preprocess),
+            ("data", split_identity(c0.data), split_identity(c.data))) if a != b]
         if diffs:
-            raise ValueError(f"cannot ensemble {first.path} and {ck.path}: they differ in "
+            raise ModelError(f"cannot ensemble {first.path} and {ck.path}: they differ in "
                              + ", ".join(diffs))
 
 
@@ -171,22 +191,13 @@ def export_graph(graph: ExportGraph, path: Path, channels: int, image_size: int)
 
 
 def onnx_logits(path: Path, x: np.ndarray) -> np.ndarray:
-    import onnxruntime as ort
-
-    from ferkit.runtime import session_options
-
-    sess = ort.InferenceSession(str(path), session_options(1), providers=["CPUExecutionProvider"])
+    sess = create_session(path, threads=1)
     return sess.run(None, {sess.get_inputs()[0].name: x})[0]
 
 
 def latency_ms(path: Path, x: np.ndarray, runs: int = 20, threads: int = 1) -> float:
     """Median wall time of one ONNX Runtime call on ``x``, in milliseconds."""
-    import onnxruntime as ort
-
-    from ferkit.runtime import session_options
-
-    sess = ort.InferenceSession(str(path), session_options(threads),
-                                providers=["CPUExecutionProvider"])
+    sess = create_session(path, threads=threads)
     name = sess.get_inputs()[0].name
     sess.run(None, {name: x})
     times = []
@@ -205,20 +216,15 @@ class ExportResult:
     quantized: Path | None = None
 
 
-def _normalised(images: np.ndarray, cfg: TrainConfig) -> np.ndarray:
-    from ferkit.preprocess import normalize
-
-    return normalize(images, cfg.mean, cfg.std)
-
-
-def _split_or_none(ds, name: str, cfg: TrainConfig):
-    try:
-        return pick_split(ds, name, cfg)
-    except ValueError:
-        return None, None
+def graph_input(images: np.ndarray, cfg: TrainConfig, clahe: bool) -> np.ndarray:
+    """Dataset crops as the exported graph's normalised float32 input (CLAHE as the card says)."""
+    x = normalize_pixels(apply_clahe(images) if clahe else images, cfg.mean, cfg.std)
+    if cfg.channels == 3 and x.shape[1] == 1:
+        x = np.repeat(x, 3, 1)
+    return x
 
 
-def _command_for(checkpoint: Path) -> list[str] | None:
+def command_for(checkpoint: Path) -> list[str] | None:
     """The command line ``ferkit train`` recorded beside the checkpoint (or, for an
     ensemble member, beside its member folder), if any."""
     for folder in (checkpoint.parent, checkpoint.parent.parent):
@@ -228,159 +234,193 @@ def _command_for(checkpoint: Path) -> list[str] | None:
     return None
 
 
+# --- the steps of an export --------------------------------------------------------------------
+
+def check_export_options(out_path: Path, weights: str, quantize: str | None) -> None:
+    if weights not in WEIGHT_FORMATS:
+        raise UsageError(f"weights must be one of {', '.join(WEIGHT_FORMATS)}, not {weights!r}")
+    if quantize is not None and quantize not in QUANTIZE_MODES:
+        raise UsageError(f"quantize must be one of {', '.join(QUANTIZE_MODES)}, not {quantize!r}")
+    if out_path.suffix != ".onnx":
+        raise UsageError(f"output must be an .onnx path, not {out_path}")
+    if out_path.is_dir():
+        raise OutputError(f"{out_path} is a folder; --out names the .onnx file to write")
+
+
+def load_members(checkpoint) -> list[LoadedCheckpoint]:
+    """The checkpoints to export (paths or loaded), checked to share input and labels."""
+    items = checkpoint if isinstance(checkpoint, (list, tuple)) else [checkpoint]
+    members = [c if isinstance(c, LoadedCheckpoint) else load_checkpoint(c) for c in items]
+    if not members:
+        raise UsageError("nothing to export: no checkpoint given")
+    check_compatible(members)
+    return members
+
+
+def write_model(members: list[LoadedCheckpoint], out_path: Path, flip_tta: bool,
+                weights: str) -> tuple[nn.Module, nn.Module, int]:
+    """Write the ONNX graph; returns the float32 graph, the exported reference (float16
+    rounded when ``weights`` is float16) and how many tensors are stored as float16."""
+    cfg = members[0].config
+    graph = build_graph(members, flip_tta)
+    reference = round_weights_to_float16(graph) if weights == "float16" else graph
+    export_graph(reference, out_path, cfg.channels, cfg.image_size)
+    converted = _store_float16(out_path) if weights == "float16" else 0
+    return graph, reference, converted
+
+
+def check_parity(graph: nn.Module, reference: nn.Module, out_path: Path,
+                 x: np.ndarray) -> tuple[float, float]:
+    """Largest |ONNX - torch| logit difference on real images (raises when export is broken),
+    and how much float16 rounding moved the logits."""
+    with torch.no_grad():
+        ref = reference(torch.from_numpy(x)).numpy()
+        unrounded = graph(torch.from_numpy(x)).numpy()
+    parity = float(np.abs(onnx_logits(out_path, x) - ref).max())
+    if parity > PARITY_TOLERANCE:
+        raise ModelError(f"ONNX output differs from torch by {parity:.2e} "
+                         f"(> {PARITY_TOLERANCE:.0e}): this architecture does not export "
+                         "faithfully")
+    return parity, float(np.abs(ref - unrounded).max())
+
+
+def initial_card(members: list[LoadedCheckpoint], out_path: Path, name: str | None,
+                 description: str, dataset_name: str) -> ModelCard:
+    """The card of the exported file before anything is measured (temperature 1)."""
+    from ferkit import __version__
+
+    ck, cfg = members[0], members[0].config
+    architecture = "+".join(m.config.model for m in members)
+    pre = cfg.data.preprocess
+    label_set = ck.label_set
+    return ModelCard(
+        name=name or out_path.stem, labels=list(label_set.labels), label_set=label_set.name,
+        architecture=architecture, parameters=int(sum(p.numel() for m in members
+                                                      for p in m.model.parameters())),
+        input=InputSpec(size=cfg.image_size, channels=cfg.channels, mean=cfg.mean, std=cfg.std,
+                        clahe=bool(pre.get("clahe", False))),
+        align=AlignSpec(template=pre.get("template", "fer2013"), margin=float(pre.get("margin", 0.0))),
+        temperature=1.0, ferkit_version=__version__,
+        description=description or (
+            (cfg.model if len(members) == 1 else f"ensemble of {len(members)} ({architecture})")
+            + f" trained on {dataset_name} ({cfg.data.kind}), {len(label_set)} classes"))
+
+
+def calibrate_card(card: ModelCard, out_path: Path, val, progress: bool):
+    """Fit the temperature on the validation samples through the exported file."""
+    logits = onnx_outputs(load_onnx_model(out_path), val.images, "logits", progress=progress)
+    calibration = fit_temperature(logits, val.hard_targets)
+    card.temperature = calibration.temperature
+    card.save(card_path_for(out_path))
+    return calibration
+
+
+def measure(out_path: Path, splits: Splits, calibrated: bool, progress: bool) -> dict:
+    """``(report, card notes)`` of the written file on the validation and test samples, by
+    split name."""
+    reports = {}
+    for role, part, split in splits.parts():
+        if role == "train":
+            continue
+        rep = evaluate_onnx(out_path, dataset=part, split="all", progress=progress)
+        rep.split = split
+        notes = ("calibrated on " + splits.names["val"]) if calibrated and role != "val" else ""
+        reports[split] = (rep, notes)
+    return reports
+
+
+def training_provenance(members: list[LoadedCheckpoint], dataset, splits: Splits,
+                        calibration, export_info: dict) -> dict:
+    """The card's ``training`` section: data, split membership, members, time, export facts."""
+    cfg = members[0].config
+    return {
+        "data": asdict(cfg.data), "dataset": dataset.name, "splits": describe(splits),
+        "max_train_samples": cfg.max_train_samples,
+        # An ensemble's members differ in seed, epochs, ...: each keeps its own provenance.
+        **(provenance(members[0]) if len(members) == 1 else {
+            "config": cfg.to_dict(), "ensemble": "mean of the members' logits",
+            "members": [provenance(m) for m in members],
+            "hardware": ", ".join(sorted({m.hardware for m in members}))}),
+        "wall_time_s": sum(m.wall_time_s for m in members),
+        "calibration": calibration.to_dict() if calibration else None, "export": export_info,
+    }
+
+
 def export_onnx(checkpoint, out_path: str | os.PathLike, *, name: str | None = None,
                 flip_tta: bool = True, weights: str = "float16", calibrate: bool = True,
                 quantize: str | None = None, dataset=None, measure_flip_cost: bool = True,
                 description: str = "", progress: bool = True) -> ExportResult:
     """Export a checkpoint to ``out_path`` (``.onnx``) with its card beside it.
 
-    ``checkpoint`` may also be a list: the checkpoints (same labels and input)
-    export as one graph averaging their logits, and the card lists every member.
-    ``calibrate`` fits the temperature on the validation split; accuracy,
-    macro-F1, ECE and NLL are then measured on the validation and test splits
-    (``dataset`` replaces loading the first checkpoint's training data).
-    ``quantize`` (``dynamic`` or ``static``) also writes ``<name>.int8.onnx``
-    with its own card and its own measured accuracy.
+    ``checkpoint`` may also be a list: the checkpoints (same labels, input and
+    data) export as one graph averaging their logits, and the card lists every
+    member. ``calibrate`` fits the temperature on the validation split;
+    accuracy, macro-F1, ECE and NLL are then measured on the validation and test
+    splits — the split :func:`ferkit.train.splits.resolve_splits` gave training
+    (``dataset`` replaces loading the checkpoints' training data). ``quantize``
+    (``dynamic`` or ``static``) also writes ``<name>.int8.onnx`` with its own
+    card and its own measured accuracy.
     """
-    from ferkit import __version__
-
-    from .datasets import load_dataset
-
-    if weights not in WEIGHT_FORMATS:
-        raise ValueError(f"weights must be one of {WEIGHT_FORMATS}, not {weights!r}")
-    if quantize is not None and quantize not in QUANTIZE_MODES:
-        raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, not {quantize!r}")
     out_path = Path(out_path)
-    if out_path.suffix != ".onnx":
-        raise ValueError(f"output must be an .onnx path, not {out_path}")
-    say = _say if progress else (lambda message: None)
-    members = [c if isinstance(c, LoadedCheckpoint) else load_checkpoint(c)
-               for c in (checkpoint if isinstance(checkpoint, (list, tuple)) else [checkpoint])]
-    check_compatible(members)
-    ck, cfg = members[0], members[0].config
-    architecture = "+".join(m.config.model for m in members)
-    clahe = bool(cfg.data.preprocess.get("clahe", False))
-
+    check_export_options(out_path, weights, quantize)
+    members = load_members(checkpoint)
+    cfg = members[0].config
     if dataset is None:
-        dataset = load_dataset(_with_clahe(cfg.data, False), cfg.image_size, cfg.channels, progress)
-    val, val_name = pick_split(dataset, cfg.data.val_split if cfg.data.val_split in set(
-        dataset.split) else "val", cfg)
-    test, test_name = _split_or_none(dataset, cfg.data.test_split if cfg.data.test_split in set(
-        dataset.split) else "test", cfg)
-    train, train_name = _split_or_none(dataset, cfg.data.train_split if cfg.data.train_split in set(
-        dataset.split) else "train", cfg)
+        dataset = load_dataset(cfg.data.with_clahe(False), cfg.image_size, cfg.channels,
+                               progress)
+    splits = resolve_splits(dataset, cfg.data)
+    say = log.info if progress else log.debug
 
-    say(f"exporting {architecture} to {out_path} (opset {OPSET}, {weights} weights, "
-        f"flip TTA {'on' if flip_tta else 'off'})")
-    graph = build_graph(members, flip_tta)
-    reference = round_weights_to_float16(graph) if weights == "float16" else graph
-    export_graph(reference, out_path, cfg.channels, cfg.image_size)
-    converted = _store_float16(out_path) if weights == "float16" else 0
+    say(f"export: {'+'.join(m.config.model for m in members)} to {out_path} (opset {OPSET}, "
+        f"{weights} weights, flip TTA {'on' if flip_tta else 'off'})")
+    graph, reference, converted = write_model(members, out_path, flip_tta, weights)
+    clahe = bool(cfg.data.preprocess.get("clahe", False))
+    x = graph_input(splits.val.images[:64], cfg, clahe)
+    parity, rounding = check_parity(graph, reference, out_path, x)
 
-    # Parity on real validation images (equalised as the classifier would, if CLAHE is on).
-    from .datasets.preprocess import apply_clahe
-
-    probe = val.images[:64]
-    x = _normalised(apply_clahe(probe) if clahe else probe, cfg)
-    if cfg.channels == 3 and x.shape[1] == 1:
-        x = np.repeat(x, 3, 1)
-    with torch.no_grad():
-        ref = reference(torch.from_numpy(x)).numpy()
-        unrounded = graph(torch.from_numpy(x)).numpy()
-    got = onnx_logits(out_path, x)
-    parity = float(np.abs(got - ref).max())
-    if parity > PARITY_TOLERANCE:
-        raise RuntimeError(f"ONNX output differs from torch by {parity:.2e} "
-                           f"(> {PARITY_TOLERANCE:.0e}); export is broken")
-
-    label_set = ck.label_set
-    pre = cfg.data.preprocess
-    card = ModelCard(
-        name=name or out_path.stem, labels=list(label_set.labels), label_set=label_set.name,
-        architecture=architecture, parameters=int(sum(p.numel() for m in members
-                                                      for p in m.model.parameters())),
-        input=InputSpec(size=cfg.image_size, channels=cfg.channels, mean=cfg.mean, std=cfg.std,
-                        clahe=clahe),
-        align=AlignSpec(template=pre.get("template", "fer2013"), margin=float(pre.get("margin", 0.0))),
-        temperature=1.0, ferkit_version=__version__,
-        description=description or (
-            (cfg.model if len(members) == 1 else f"ensemble of {len(members)} ({architecture})")
-            + f" trained on {dataset.name} ({cfg.data.kind}), {len(label_set)} classes"))
-    card_path = card_path_for(out_path)
-    card.save(card_path)
-
+    card = initial_card(members, out_path, name, description, dataset.name)
+    card.save(card_path_for(out_path))
     calibration = None
     if calibrate:
-        say(f"fitting the temperature on {val_name} ({len(val)} samples)")
-        clf = load_onnx_model(out_path)
-        logits = onnx_outputs(clf, val.images, "logits", progress=progress)
-        calibration = fit_temperature(logits, val.hard_targets)
-        card.temperature = calibration.temperature
-        card.save(card_path)
-
-    metrics, reports = [], {}
-    for part, split in ((val, val_name), (test, test_name)):
-        if part is None:
-            continue
-        rep = evaluate_onnx(out_path, dataset=part, split="all", progress=progress)
-        rep.split = split
-        reports[split] = rep
-        metrics += rep.card_metrics(notes="calibrated on " + val_name if calibrate and
-                                    split != val_name else "")
-    card.metrics = metrics
+        say(f"export: fitting the temperature on {splits.names['val']} ({len(splits.val)} samples)")
+        calibration = calibrate_card(card, out_path, splits.val, progress)
+    reports = measure(out_path, splits, calibrate, progress)
+    card.metrics = [m for rep, notes in reports.values() for m in rep.card_metrics(notes=notes)]
 
     export_info = {
-        "opset": OPSET, "weights": weights, "float16_tensors": converted, "tta": "flip" if flip_tta
-        else "none", "input_size": cfg.input_size, "parity_max_abs_diff": parity,
-        "float16_rounding_max_abs_logit_change": float(np.abs(ref - unrounded).max()),
+        "opset": OPSET, "weights": weights, "float16_tensors": converted,
+        "tta": "flip" if flip_tta else "none", "input_size": cfg.input_size,
+        "parity_max_abs_diff": parity, "float16_rounding_max_abs_logit_change": rounding,
         "file_bytes": out_path.stat().st_size, "exported_with": f"torch {torch.__version__}",
     }
-    eval_part, eval_name = (test, test_name) if test is not None else (val, val_name)
+    eval_part, eval_name = ((splits.test, splits.names["test"]) if splits.test is not None
+                            else (splits.val, splits.names["val"]))
     if flip_tta and measure_flip_cost:
-        say("measuring the cost of flip TTA (latency, accuracy without it)")
+        say("export: measuring the cost of flip TTA (latency, accuracy without it)")
         export_info["flip_tta_cost"] = _flip_cost(members, weights, out_path, eval_part,
-                                                  eval_name, x, card, reports[eval_name])
-    card.training = {
-        "data": asdict(cfg.data), "dataset": dataset.name,
-        "splits": {role: {"name": n, "samples": len(p)} for role, p, n in (
-            ("train", train, train_name), ("val", val, val_name), ("test", test, test_name))
-            if p is not None},
-        "max_train_samples": cfg.max_train_samples,
-        # An ensemble's members differ in seed, epochs, ...: each keeps its own provenance.
-        **(_provenance(ck) if len(members) == 1 else {
-            "config": cfg.to_dict(), "ensemble": "mean of the members' logits",
-            "members": [_provenance(m) for m in members],
-            "hardware": ", ".join(sorted({m.hardware for m in members}))}),
-        "wall_time_s": sum(m.wall_time_s for m in members),
-        "calibration": calibration.to_dict() if calibration else None, "export": export_info,
-    }
-    card.save(card_path)
+                                                  eval_name, x, card, reports[eval_name][0])
+    card.training = training_provenance(members, dataset, splits, calibration, export_info)
+    card.save(card_path_for(out_path))
 
     quantized = None
     if quantize:
-        say(f"int8 {quantize} quantisation")
-        quantized = quantize_model(out_path, card, members, quantize, train if train is not None
-                                   else val, eval_part, eval_name, progress)
+        say(f"export: int8 {quantize} quantisation")
+        quantized = quantize_model(out_path, card, members, quantize, splits.train, eval_part,
+                                   eval_name, progress)
         card.training["export"]["quantized"] = {
             "file": quantized.name, "mode": quantize,
             "file_bytes": quantized.stat().st_size,
             "accuracy": ModelCard.load(card_path_for(quantized)).metric("accuracy", eval_name).value,
             "split": eval_name}
-        card.save(card_path)
+        card.save(card_path_for(out_path))
     return ExportResult(out_path, card, parity, quantized)
 
 
-def _provenance(ck: LoadedCheckpoint) -> dict:
+def provenance(ck: LoadedCheckpoint) -> dict:
     """Where one checkpoint came from: command, config, epochs, selection, time, hardware."""
-    return {"command": _command_for(ck.path), "config": ck.config.to_dict(),
+    return {"command": command_for(ck.path), "config": ck.config.to_dict(),
             "checkpoint": ck.path.name, "epochs": ck.epoch, "best": ck.best,
             "wall_time_s": ck.wall_time_s, "hardware": ck.hardware}
-
-
-def _say(message: str) -> None:
-    from rich.console import Console
-
-    Console(stderr=True).print(f"[bold]export:[/bold] {message}")
 
 
 def _flip_cost(members, weights, out_path, part, split, x, card, flip_report) -> dict:
@@ -438,15 +478,11 @@ def quantize_model(float_path: Path, card: ModelCard, members: list[LoadedCheckp
         if mode == "dynamic":
             quantize_dynamic(str(prepped), str(out), weight_type=QuantType.QInt8)
         else:
-            from .datasets.preprocess import apply_clahe
-
             rng = np.random.default_rng(cfg.seed)
             idx = rng.choice(len(calib_part), min(calibration_samples, len(calib_part)),
                              replace=False)
             imgs = calib_part.images[np.sort(idx)]
-            x = _normalised(apply_clahe(imgs) if card.input.clahe else imgs, cfg)
-            if cfg.channels == 3 and x.shape[1] == 1:
-                x = np.repeat(x, 3, 1)
+            x = graph_input(imgs, cfg, card.input.clahe)
             quantize_static(str(prepped), str(out), _CalibrationReader(x, "input"),
                             weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
                             per_channel=True)

@@ -1,30 +1,49 @@
-"""The training loop: checkpoint every epoch, resume, log metrics and the experiment."""
+"""The training loop: refuse what cannot train, checkpoint every epoch, resume on request,
+log metrics and the experiment.
+
+:func:`train` is a sequence of named steps — :func:`plan_run` (every check,
+nothing written), :func:`prepare_tensors`, :func:`build_model`,
+:func:`restore`, then per epoch :func:`train_one_epoch`, :func:`validate` and
+:func:`save_epoch`, and :func:`finish`. A run folder that already holds a run
+is refused unless resuming, and a resumed run must match the original's data,
+split, architecture and labels; nothing in the folder is written before those
+checks pass.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
-import os
 import platform
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
+
+from ferkit.errors import ConfigError, DatasetError, OutputError, UsageError
+from ferkit.progress import progress_bar
 
 from .augment import augment_batch, get_augment, mix_batch
+from .checkpoint import read_checkpoint, save_checkpoint
 from .compare import plot_curves, read_run
-from .config import TrainConfig, member_dir
+from .config import TrainConfig, member_dir, member_dirs
 from .datasets import FaceDataset, load_dataset
-from .datasets.base import stratified_split
-from .models import create_model
+from .inference import autocast, model_images, normalize, predict_logits
+from .models import check_model_name, create_model
+from .splits import Splits, describe, resolve_splits
 
-CHECKPOINT_VERSION = 1
+log = logging.getLogger(__name__)
+
+# Files that mark a folder as holding a training run (command.json alone does not:
+# it is written before the data is read, so a run that failed to start leaves only it).
+RUN_FILES = ("config.json", "last.ckpt", "best.ckpt", "metrics.csv", "result.json")
 
 
 def hardware_description() -> str:
@@ -33,57 +52,139 @@ def hardware_description() -> str:
     return f"CPU {platform.processor() or platform.machine()} x{torch.get_num_threads()} threads"
 
 
-def _autocast(device: torch.device, enabled: bool):
-    if not enabled:
-        return torch.autocast(device.type, enabled=False)
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return torch.autocast("cpu", dtype=torch.bfloat16)
+# --- checks before anything is written ---------------------------------------------------------
+
+def previous_run(out_dir: str | Path) -> list[str]:
+    """What in ``out_dir`` shows an earlier training run (empty when there is none)."""
+    out = Path(out_dir)
+    if not out.is_dir():
+        return []
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    return found + [f"{d.name}/" for d in member_dirs(out)]
 
 
-def images_to_tensor(images: np.ndarray, channels: int) -> torch.Tensor:
-    """uint8 ``(N,H,W)`` or ``(N,H,W,3)`` to uint8 ``(N,C,H,W)`` with ``channels`` channels."""
-    t = torch.from_numpy(np.ascontiguousarray(images))
-    t = t[:, None] if t.ndim == 3 else t.permute(0, 3, 1, 2)
-    if t.shape[1] == channels:
-        return t.contiguous()
-    if channels == 3:
-        return t.expand(-1, 3, -1, -1).contiguous()
-    # RGB -> gray with ITU-R BT.601 weights, as OpenCV does.
-    w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-    return (t.float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+def run_identity(cfg: TrainConfig) -> dict:
+    """What a resumed run must share with the run it continues: the data, the input and
+    every member's architecture (epochs, learning rate and the like may change)."""
+    return {"data": asdict(cfg.data), "channels": cfg.channels, "image_size": cfg.image_size,
+            "mean/std": (cfg.mean, cfg.std),
+            "architecture": [(m.model, m.input_size, m.drop_rate) for m in cfg.members()]}
 
 
-def model_images(images: np.ndarray, cfg: TrainConfig) -> torch.Tensor:
-    """A dataset's uint8 images as the model's uint8 ``(N, C, image_size, image_size)``."""
-    x = images_to_tensor(images, cfg.channels)
-    if x.shape[-1] != cfg.image_size:
-        x = F.interpolate(x.float(), size=cfg.image_size, mode="area").round().byte()
-    return x
-
-
-def normalize(x: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
-    return (x - cfg.mean) / cfg.std
-
-
-@torch.no_grad()
-def predict_logits(model: nn.Module, images: torch.Tensor, cfg: TrainConfig,
-                   device: torch.device, flip_tta: bool = True, batch_size: int = 512) -> torch.Tensor:
-    """Logits for uint8 images ``(N,C,H,W)``, centre-cropped to ``cfg.input_size``."""
-    model.eval()
-    aug = get_augment("none")
+def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
     out = []
-    for i in range(0, len(images), batch_size):
-        x = images[i:i + batch_size].to(device).float() / 255
-        x = normalize(augment_batch(x, aug, cfg.input_size, train=False), cfg)
-        x = x.contiguous(memory_format=torch.channels_last)
-        with _autocast(device, cfg.amp):
-            logits = model(x).float()
-            if flip_tta:
-                logits = (logits + model(x.flip(-1)).float()) / 2
-        out.append(logits.cpu())
-    return torch.cat(out) if out else torch.zeros(0)
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key} ({a!r} there, {b!r} now)")
+    return out
 
+
+def _saved_config(out: Path) -> TrainConfig | None:
+    for source in (out / "config.json", out / "last.ckpt"):
+        if not source.is_file():
+            continue
+        try:
+            if source.suffix == ".json":
+                return TrainConfig.load(source)
+            return TrainConfig.from_dict(read_checkpoint(source)["config"])
+        except ConfigError as e:
+            raise ConfigError(f"cannot resume {out}: its {source.name} cannot be read ({e})") \
+                from None
+    return None
+
+
+def check_run_dir(cfg: TrainConfig, out_dir: str | Path, resume: bool) -> None:
+    """Raise unless ``cfg`` may train into ``out_dir``: a folder holding another run is
+    refused without ``resume``, and with it the run there must have the same data,
+    input and architecture. Reads only; writes nothing."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out} is a file; --out names the run folder")
+    found = previous_run(out)
+    if not found:
+        return
+    if not resume:
+        raise UsageError(f"{out} already holds a training run ({', '.join(found)}); pass "
+                         "--resume to continue it, or choose another --out")
+    old = _saved_config(out)
+    if old is None:
+        return
+    diffs = _differences(run_identity(old), run_identity(cfg))
+    if diffs:
+        raise ConfigError(f"cannot resume {out}: the run there differs in "
+                          f"{'; '.join(diffs)}; choose another --out for a new run")
+
+
+def check_trainable(ds: FaceDataset, splits: Splits) -> None:
+    """Refuse data no classifier can be trained on: one class, or a class without
+    training samples (an empty class folder, say)."""
+    labels = ds.label_set.labels
+    if len(labels) < 2:
+        raise DatasetError(f"{ds.name}: only one class ({', '.join(labels) or 'none'}) in "
+                           f"{len(ds)} samples; an expression classifier needs at least two")
+    counts = np.bincount(splits.train.hard_targets, minlength=len(labels))
+    empty = [c for c, n in zip(labels, counts) if n == 0]
+    if empty:
+        folders = ds.info.get("empty_classes") or []
+        hint = (f" (empty class folder{'s' if len(folders) > 1 else ''}: {', '.join(folders)})"
+                if folders else "")
+        raise DatasetError(f"{ds.name}: class{'es' if len(empty) > 1 else ''} "
+                           f"{', '.join(empty)} ha{'ve' if len(empty) > 1 else 's'} no training "
+                           f"samples{hint}; every class of the label set "
+                           f"({len(labels)} classes) needs some: add images or remove the class")
+
+
+def check_resume_state(state: dict, ds: FaceDataset, splits: Splits, path: Path) -> None:
+    """Refuse to continue a checkpoint over other labels or another split membership."""
+    if list(state["labels"]) != list(ds.label_set.labels):
+        raise DatasetError(f"cannot resume {path.parent}: it was trained on labels "
+                           f"{', '.join(state['labels'])}, the data now has "
+                           f"{', '.join(ds.label_set.labels)}")
+    before = state.get("splits")
+    if before:
+        now = describe(splits)
+        changed = [f"{role} ({before[role]['samples']} samples there, "
+                   f"{now.get(role, {}).get('samples', 0)} now)"
+                   for role in before if now.get(role, {}).get("digest") != before[role]["digest"]]
+        if changed:
+            raise DatasetError(f"cannot resume {path.parent}: the data changed since it started: "
+                               f"other samples in {', '.join(changed)}")
+
+
+@dataclass
+class RunPlan:
+    """A checked run, ready to train: nothing has been written yet."""
+
+    cfg: TrainConfig
+    out: Path
+    dataset: FaceDataset
+    splits: Splits
+    resume_state: dict | None      # last.ckpt of the run being continued
+
+
+def plan_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
+             dataset: FaceDataset | None = None, progress: bool = True) -> RunPlan:
+    """Every check a run needs before it writes anything (see the module doc)."""
+    cfg.validate()
+    check_model_name(cfg.model)
+    get_augment(cfg.augment)
+    out = Path(out_dir)
+    check_run_dir(cfg, out, resume)
+    ds = dataset if dataset is not None else load_dataset(cfg.data, cfg.image_size, cfg.channels,
+                                                          progress)
+    splits = resolve_splits(ds, cfg.data)
+    check_trainable(ds, splits)
+    state = None
+    if resume and (out / "last.ckpt").is_file():
+        state = read_checkpoint(out / "last.ckpt")
+        check_resume_state(state, ds, splits, out / "last.ckpt")
+    return RunPlan(cfg, out, ds, splits, state)
+
+
+# --- the steps of a run ------------------------------------------------------------------------
 
 def _soft_targets(targets: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:
     y = F.one_hot(targets, num_classes).float() if targets.ndim == 1 else targets.float()
@@ -92,7 +193,8 @@ def _soft_targets(targets: torch.Tensor, num_classes: int, smoothing: float) -> 
     return y
 
 
-def _lr_at(cfg: TrainConfig, epoch_float: float) -> float:
+def lr_at(cfg: TrainConfig, epoch_float: float) -> float:
+    """The learning rate at a fractional epoch: warm-up, then the schedule."""
     if cfg.warmup_epochs and epoch_float < cfg.warmup_epochs:
         return cfg.lr * max(epoch_float / cfg.warmup_epochs, 0.01)
     if cfg.schedule == "cosine":
@@ -103,7 +205,7 @@ def _lr_at(cfg: TrainConfig, epoch_float: float) -> float:
         return cfg.lr * cfg.step_gamma ** int(epoch_float // cfg.step_size)
     if cfg.schedule == "constant":
         return cfg.lr
-    raise ValueError(f"unknown schedule {cfg.schedule!r}")
+    raise ConfigError(f"unknown schedule {cfg.schedule!r}")
 
 
 def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -121,33 +223,117 @@ def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
         return torch.optim.Adam(groups, lr=cfg.lr)
     if name == "rmsprop":
         return torch.optim.RMSprop(groups, lr=cfg.lr, momentum=cfg.momentum)
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
+    raise ConfigError(f"unknown optimizer {cfg.optimizer!r}")
 
 
 @dataclass
-class Splits:
-    train: FaceDataset
-    val: FaceDataset
-    test: FaceDataset | None
+class TrainingTensors:
+    x_train: torch.Tensor          # uint8 (N, C, image_size, image_size)
+    y_train: torch.Tensor          # class indices or soft targets
+    x_val: torch.Tensor
+    y_val: torch.Tensor            # class indices
+    num_classes: int
+    class_weights: torch.Tensor | None     # balance: loss
+    sample_weights: torch.Tensor | None    # balance: sampler
 
 
-def split_dataset(ds: FaceDataset, cfg: TrainConfig) -> Splits:
-    """Named splits when the data has them, else a seeded stratified split."""
-    d = cfg.data
-    present = set(ds.split)
-    if d.train_split in present and d.val_split in present:
-        test = ds.select_split(d.test_split) if d.test_split in present else None
-        return Splits(ds.select_split(d.train_split), ds.select_split(d.val_split), test)
-    split = stratified_split(ds.hard_targets, d.val_fraction, d.test_fraction, cfg.seed)
-    ds.split = split
-    return Splits(ds.select_split("train"), ds.select_split("val"),
-                  ds.select_split("test") if (split == "test").any() else None)
+def prepare_tensors(plan: RunPlan, device: torch.device) -> TrainingTensors:
+    """The training and validation images as tensors, with the class balancing."""
+    cfg = plan.cfg
+    train_ds = plan.splits.train
+    if cfg.max_train_samples and len(train_ds) > cfg.max_train_samples:
+        rng = np.random.default_rng(cfg.seed)
+        train_ds = train_ds.subset(np.sort(rng.choice(len(train_ds), cfg.max_train_samples,
+                                                      replace=False)))
+    num_classes = len(plan.dataset.label_set)
+    counts = np.bincount(train_ds.hard_targets, minlength=num_classes).astype(np.float64)
+    class_weights = sample_weights = None
+    if cfg.balance == "loss":
+        w = counts.sum() / np.maximum(counts, 1) / num_classes
+        class_weights = torch.tensor(w, dtype=torch.float32, device=device)
+    elif cfg.balance == "sampler":
+        sample_weights = torch.from_numpy(1.0 / np.maximum(counts, 1))[train_ds.hard_targets]
+    return TrainingTensors(model_images(train_ds.images, cfg), torch.from_numpy(train_ds.targets),
+                           model_images(plan.splits.val.images, cfg),
+                           torch.from_numpy(plan.splits.val.hard_targets), num_classes,
+                           class_weights, sample_weights)
 
 
-def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def build_model(cfg: TrainConfig, num_classes: int, device: torch.device) -> nn.Module:
+    model = create_model(cfg.model, num_classes, cfg.channels, cfg.drop_rate).to(device)
+    return model.to(memory_format=torch.channels_last)
+
+
+@dataclass
+class RunState:
+    """Where a run stands: the next epoch, the best epoch so far, time spent before this session."""
+
+    start_epoch: int = 0
+    best: dict | None = None
+    elapsed_before: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.best = self.best or {"acc": -1.0, "loss": float("inf"), "epoch": -1}
+
+
+def restore(state: dict | None, model: nn.Module, opt: torch.optim.Optimizer,
+            gen: torch.Generator) -> RunState:
+    """Load a resumed run's weights, optimizer and random state; a fresh run starts at 0."""
+    if state is None:
+        return RunState()
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    gen.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    return RunState(state["epoch"] + 1, dict(state["best"]), float(state["wall_time_s"]))
+
+
+def train_one_epoch(model, opt, data: TrainingTensors, cfg: TrainConfig, epoch: int, aug,
+                    gen: torch.Generator, device: torch.device, bar, task) -> dict:
+    """One pass over the training set; returns its loss, accuracy and last learning rate."""
+    model.train()
+    n_train = len(data.x_train)
+    steps = max(n_train // cfg.batch_size, 1)
+    if data.sample_weights is not None:
+        order = torch.multinomial(data.sample_weights, n_train, replacement=True, generator=gen)
+    else:
+        order = torch.randperm(n_train, generator=gen)
+    loss_sum = correct = seen = 0.0
+    lr = cfg.lr
+    for step in range(steps):
+        lr = lr_at(cfg, epoch + step / steps)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+        x = data.x_train[idx].float() / 255
+        x = augment_batch(x, aug, cfg.input_size, train=True, generator=gen)
+        y = _soft_targets(data.y_train[idx], data.num_classes, cfg.label_smoothing)
+        x, y = mix_batch(x, y, aug, gen)
+        x = normalize(x, cfg).to(device).contiguous(memory_format=torch.channels_last)
+        y = y.to(device)
+        with autocast(device, cfg.amp):
+            logits = model(x)
+        per = -(y * F.log_softmax(logits.float(), 1))
+        if data.class_weights is not None:
+            per = per * data.class_weights
+        loss = per.sum(1).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        n = len(idx)
+        loss_sum += float(loss.detach()) * n
+        correct += float((logits.argmax(1) == y.argmax(1)).sum())
+        seen += n
+        bar.update(task, advance=1, description=(
+            f"epoch {epoch + 1}/{cfg.epochs} loss {loss_sum / seen:.3f} acc {correct / seen:.3f}"))
+    return {"loss": loss_sum / seen, "acc": correct / seen, "lr": lr}
+
+
+def validate(model, data: TrainingTensors, cfg: TrainConfig, device: torch.device) -> dict:
+    """Validation loss and accuracy with flip TTA (what best.ckpt is selected on)."""
+    logits = predict_logits(model, data.x_val, cfg, "flip", device, batch_size=512, amp=cfg.amp)
+    return {"loss": float(F.cross_entropy(logits, data.y_val)),
+            "acc": float((logits.argmax(1) == data.y_val).float().mean())}
 
 
 def _append_csv(path: Path, row: dict) -> None:
@@ -157,6 +343,33 @@ def _append_csv(path: Path, row: dict) -> None:
         if new:
             w.writeheader()
         w.writerow(row)
+
+
+def save_epoch(plan: RunPlan, epoch: int, model, opt, gen, fit: dict, val: dict,
+               progress: RunState, wall: float) -> bool:
+    """Append the epoch to metrics.csv, checkpoint it (best.ckpt when it improved), redraw
+    the curves; returns whether validation accuracy improved."""
+    out = plan.out
+    row = {"epoch": epoch + 1, "lr": round(fit["lr"], 6), "train_loss": round(fit["loss"], 5),
+           "train_acc": round(fit["acc"], 5), "val_loss": round(val["loss"], 5),
+           "val_acc": round(val["acc"], 5), "wall_time_s": round(wall, 1)}
+    _append_csv(out / "metrics.csv", row)
+    improved = val["acc"] > progress.best["acc"]
+    if improved:
+        progress.best = {"acc": val["acc"], "loss": val["loss"], "epoch": epoch + 1}
+    ls = plan.dataset.label_set
+    state = {"config": plan.cfg.to_dict(), "epoch": epoch, "model": model.state_dict(),
+             "optimizer": opt.state_dict(), "generator": gen.get_state(),
+             "torch_rng": torch.get_rng_state(), "best": progress.best, "wall_time_s": wall,
+             "label_set": ls.name, "labels": list(ls.labels), "hardware": hardware_description(),
+             "splits": describe(plan.splits)}
+    if improved:
+        save_checkpoint(state, out / "best.ckpt")
+    save_checkpoint(state, out / "last.ckpt")
+    plot_curves([read_run(out)], out / "curves.png")
+    log.info(f"epoch {epoch + 1}: train loss {row['train_loss']:.3f} acc {row['train_acc']:.3f}"
+             f" | val loss {val['loss']:.3f} acc {val['acc']:.4f}{' *' if improved else ''}")
+    return improved
 
 
 @dataclass
@@ -170,163 +383,109 @@ class TrainResult:
     wall_time_s: float
 
 
-def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True,
-          dataset: FaceDataset | None = None, progress: bool = True,
-          experiment_log: str | Path | None = None) -> TrainResult:
-    """Train ``cfg`` into ``out_dir`` (``last.ckpt``, ``best.ckpt``, ``metrics.csv``,
-    ``curves.png``).
+def finish(plan: RunPlan, progress: RunState, epochs_run: int, wall: float,
+           experiment_log: str | Path | None) -> TrainResult:
+    """Write result.json (and the experiment-log row) for a finished run."""
+    best = progress.best
+    result = TrainResult(plan.out, plan.out / "best.ckpt", best["acc"], best["loss"],
+                         best["epoch"], epochs_run, wall)
+    (plan.out / "result.json").write_text(json.dumps(
+        {"best_val_accuracy": best["acc"], "best_val_loss": best["loss"],
+         "best_epoch": best["epoch"], "epochs_run": epochs_run, "wall_time_s": wall,
+         "hardware": hardware_description(), "splits": describe(plan.splits)}, indent=2))
+    if experiment_log:
+        log_experiment(experiment_log, plan.cfg, result)
+    return result
 
-    With ``resume`` a run continues from ``out_dir/last.ckpt`` when present.
-    ``experiment_log`` (a CSV) gets one row per finished run.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg.save(out / "config.json")
+
+def write_run_files(out: Path, cfg: TrainConfig, command: dict | None) -> None:
+    """The run's config (and the command that started it), once every check has passed."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        cfg.save(out / "config.json")
+        if command is not None:
+            (out / "command.json").write_text(json.dumps(command, indent=2) + "\n")
+    except OSError as e:
+        raise OutputError(f"cannot write the run folder {out}: {e.strerror or e}") from None
+
+
+def run_plan(plan: RunPlan, progress: bool = True,
+             experiment_log: str | Path | None = None) -> TrainResult:
+    """Train a checked :class:`RunPlan` (its config and command are written already)."""
+    cfg = plan.cfg
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-
-    ds = dataset if dataset is not None else load_dataset(cfg.data, cfg.image_size, cfg.channels,
-                                                          progress)
-    splits = split_dataset(ds, cfg)
-    train_ds = splits.train
-    if cfg.max_train_samples and len(train_ds) > cfg.max_train_samples:
-        rng = np.random.default_rng(cfg.seed)
-        train_ds = train_ds.subset(np.sort(rng.choice(len(train_ds), cfg.max_train_samples,
-                                                      replace=False)))
-    num_classes = len(ds.label_set)
-    x_train = model_images(train_ds.images, cfg)
-    y_train = torch.from_numpy(train_ds.targets)
-    x_val = model_images(splits.val.images, cfg)
-    y_val = torch.from_numpy(splits.val.hard_targets)
-
-    counts = np.bincount(train_ds.hard_targets, minlength=num_classes).astype(np.float64)
-    class_weights = None
-    sample_weights = None
-    if cfg.balance == "loss":
-        w = counts.sum() / np.maximum(counts, 1) / num_classes
-        class_weights = torch.tensor(w, dtype=torch.float32, device=device)
-    elif cfg.balance == "sampler":
-        sample_weights = torch.from_numpy(1.0 / np.maximum(counts, 1))[train_ds.hard_targets]
-    elif cfg.balance != "none":
-        raise ValueError(f"balance must be none, sampler or loss, not {cfg.balance!r}")
-
-    model = create_model(cfg.model, num_classes, cfg.channels, cfg.drop_rate).to(device)
-    model = model.to(memory_format=torch.channels_last)
+    data = prepare_tensors(plan, device)
+    model = build_model(cfg, data.num_classes, device)
     opt = make_optimizer(cfg, model)
     aug = get_augment(cfg.augment)
     gen = torch.Generator().manual_seed(cfg.seed)
-
-    start_epoch, best = 0, {"acc": -1.0, "loss": float("inf"), "epoch": -1}
-    elapsed_before = 0.0
-    last_path, best_path = out / "last.ckpt", out / "best.ckpt"
-    if resume and last_path.exists():
-        ck = torch.load(last_path, map_location=device, weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        gen.set_state(ck["generator"])
-        torch.set_rng_state(ck["torch_rng"])
-        start_epoch, best, elapsed_before = ck["epoch"] + 1, ck["best"], ck["wall_time_s"]
-
-    steps_per_epoch = max(len(x_train) // cfg.batch_size, 1)
+    state = restore(plan.resume_state, model, opt, gen)
+    if plan.resume_state is not None:
+        log.info(f"resuming {plan.out} after epoch {state.start_epoch} of {cfg.epochs}")
+    steps = max(len(data.x_train) // cfg.batch_size, 1)
     t0 = time.time()
-    epoch = start_epoch - 1
-    bar = _progress(progress)
-    with bar:
-        task = bar.add_task("train", total=(cfg.epochs - start_epoch) * steps_per_epoch)
-        for epoch in range(start_epoch, cfg.epochs):
-            model.train()
-            if sample_weights is not None:
-                order = torch.multinomial(sample_weights, len(x_train), replacement=True,
-                                          generator=gen)
-            else:
-                order = torch.randperm(len(x_train), generator=gen)
-            loss_sum = correct = seen = 0.0
-            for step in range(steps_per_epoch):
-                lr = _lr_at(cfg, epoch + step / steps_per_epoch)
-                for g in opt.param_groups:
-                    g["lr"] = lr
-                idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-                x = x_train[idx].float() / 255
-                x = augment_batch(x, aug, cfg.input_size, train=True, generator=gen)
-                y = _soft_targets(y_train[idx], num_classes, cfg.label_smoothing)
-                x, y = mix_batch(x, y, aug, gen)
-                x = normalize(x, cfg).to(device).contiguous(memory_format=torch.channels_last)
-                y = y.to(device)
-                with _autocast(device, cfg.amp):
-                    logits = model(x)
-                logp = F.log_softmax(logits.float(), 1)
-                per = -(y * logp)
-                if class_weights is not None:
-                    per = per * class_weights
-                loss = per.sum(1).mean()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                n = len(idx)
-                loss_sum += float(loss.detach()) * n
-                correct += float((logits.argmax(1) == y.argmax(1)).sum())
-                seen += n
-                bar.update(task, advance=1, description=(
-                    f"epoch {epoch + 1}/{cfg.epochs} loss {loss_sum / seen:.3f} "
-                    f"acc {correct / seen:.3f}"))
-            val_logits = predict_logits(model, x_val, cfg, device)
-            val_loss = float(F.cross_entropy(val_logits, y_val))
-            val_acc = float((val_logits.argmax(1) == y_val).float().mean())
-            wall = elapsed_before + time.time() - t0
-            row = {"epoch": epoch + 1, "lr": round(lr, 6), "train_loss": round(loss_sum / seen, 5),
-                   "train_acc": round(correct / seen, 5), "val_loss": round(val_loss, 5),
-                   "val_acc": round(val_acc, 5), "wall_time_s": round(wall, 1)}
-            _append_csv(out / "metrics.csv", row)
-            improved = val_acc > best["acc"]
-            if improved:
-                best = {"acc": val_acc, "loss": val_loss, "epoch": epoch + 1}
-            state = {"version": CHECKPOINT_VERSION, "config": cfg.to_dict(), "epoch": epoch,
-                     "model": model.state_dict(), "optimizer": opt.state_dict(),
-                     "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                     "best": best, "wall_time_s": wall, "label_set": ds.label_set.name,
-                     "labels": list(ds.label_set.labels), "hardware": hardware_description()}
-            if improved:
-                _atomic_save(state, best_path)
-            _atomic_save(state, last_path)
-            plot_curves([read_run(out)], out / "curves.png")
-            bar.console.print(
-                f"epoch {epoch + 1}: train loss {row['train_loss']:.3f} acc {row['train_acc']:.3f}"
-                f" | val loss {val_loss:.3f} acc {val_acc:.4f}{' *' if improved else ''}")
-            if cfg.early_stopping and epoch + 1 - best["epoch"] >= cfg.early_stopping:
-                bar.console.print(f"early stopping: no better validation accuracy for "
-                                  f"{cfg.early_stopping} epochs")
+    epoch = state.start_epoch - 1
+    with progress_bar(progress) as bar:
+        task = bar.add_task("train", total=max(cfg.epochs - state.start_epoch, 0) * steps)
+        for epoch in range(state.start_epoch, cfg.epochs):
+            fit = train_one_epoch(model, opt, data, cfg, epoch, aug, gen, device, bar, task)
+            val = validate(model, data, cfg, device)
+            save_epoch(plan, epoch, model, opt, gen, fit, val, state,
+                       state.elapsed_before + time.time() - t0)
+            if cfg.early_stopping and epoch + 1 - state.best["epoch"] >= cfg.early_stopping:
+                log.info(f"early stopping: no better validation accuracy for "
+                         f"{cfg.early_stopping} epochs")
                 break
-    wall = elapsed_before + time.time() - t0
-    result = TrainResult(out, best_path, best["acc"], best["loss"], best["epoch"], epoch + 1, wall)
-    (out / "result.json").write_text(json.dumps(
-        {"best_val_accuracy": best["acc"], "best_val_loss": best["loss"],
-         "best_epoch": best["epoch"], "epochs_run": epoch + 1, "wall_time_s": wall,
-         "hardware": hardware_description()}, indent=2))
-    if experiment_log:
-        log_experiment(experiment_log, cfg, result)
-    return result
+    return finish(plan, state, epoch + 1, state.elapsed_before + time.time() - t0,
+                  experiment_log)
 
 
-def train_ensemble(cfg: TrainConfig, out_dir: str | Path, resume: bool = True,
+def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
+          dataset: FaceDataset | None = None, progress: bool = True,
+          experiment_log: str | Path | None = None, command: dict | None = None) -> TrainResult:
+    """Train ``cfg`` into ``out_dir`` (``last.ckpt``, ``best.ckpt``, ``metrics.csv``,
+    ``curves.png``, ``result.json``).
+
+    A folder that already holds a run is refused unless ``resume``; resuming
+    continues from ``out_dir/last.ckpt`` and must match the run's data, split,
+    architecture and labels. ``experiment_log`` (a CSV) gets one row per
+    finished run; ``command`` is recorded as ``command.json``.
+    """
+    plan = plan_run(cfg, out_dir, resume, dataset, progress)
+    write_run_files(plan.out, cfg, command)
+    return run_plan(plan, progress, experiment_log)
+
+
+def train_ensemble(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
                    dataset: FaceDataset | None = None, progress: bool = True,
-                   experiment_log: str | Path | None = None) -> list[TrainResult]:
+                   experiment_log: str | Path | None = None,
+                   command: dict | None = None) -> list[TrainResult]:
     """Train each of ``cfg.members()`` into ``out_dir/member-<i>``, one after another.
 
-    The data is loaded once; each member checkpoints and resumes on its own, so
-    an interrupted ensemble continues where it stopped. ``ferkit export out_dir``
+    The data is loaded and split once (by ``data.split_seed``), so every member
+    trains and validates on the same samples; every member's checks pass before
+    anything is written. Each member checkpoints on its own, so ``resume``
+    continues an interrupted ensemble where it stopped. ``ferkit export out_dir``
     exports the members' best checkpoints as one model.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg.save(out / "config.json")
+    cfg.validate()
+    check_run_dir(cfg, out, resume)
     if dataset is None:
         dataset = load_dataset(cfg.data, cfg.image_size, cfg.channels, progress)
-    return [train(member, member_dir(out, i), resume, dataset, progress, experiment_log)
-            for i, member in enumerate(cfg.members())]
+    plans = [plan_run(member, member_dir(out, i), resume, dataset, progress)
+             for i, member in enumerate(cfg.members())]
+    write_run_files(out, cfg, command)
+    results = []
+    for plan in plans:
+        write_run_files(plan.out, plan.cfg, None)
+        results.append(run_plan(plan, progress, experiment_log))
+    return results
 
 
 def log_experiment(path: str | Path, cfg: TrainConfig, result: TrainResult) -> None:
@@ -343,11 +502,3 @@ def log_experiment(path: str | Path, cfg: TrainConfig, result: TrainResult) -> N
         "best_val_accuracy": round(result.best_val_accuracy, 5),
         "best_epoch": result.best_epoch, "wall_time_s": round(result.wall_time_s, 1),
         "hardware": hardware_description(), "out_dir": str(result.out_dir)})
-
-
-def _progress(enabled: bool):
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), disable=not enabled)

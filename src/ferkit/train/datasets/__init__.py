@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ferkit.errors import ConfigError, UnknownNameError
+
 from .base import FaceDataset
 from .fer2013 import load_fer2013, load_ferplus
 from .filenames import load_filenames
@@ -26,13 +28,13 @@ def load_dataset(data, image_size: int = 48, channels: int = 1,
     if data.kind in ("fer2013", "ferplus"):
         other = set(pre) - {"clahe"}
         if other:
-            raise ValueError(f"preprocess option(s) {', '.join(sorted(other))} apply to image "
+            raise ConfigError(f"preprocess option(s) {', '.join(sorted(other))} apply to image "
                              f"files, not to {data.kind} rows (only 'clahe' does)")
         if data.kind == "fer2013":
             ds = load_fer2013(data.path)
         else:
             if not data.votes:
-                raise ValueError("data.kind 'ferplus' needs data.votes (fer2013new.csv)")
+                raise ConfigError("data.kind 'ferplus' needs data.votes (fer2013new.csv)")
             mode = "soft" if data.label_mode == "soft" else "majority"
             ds = load_ferplus(data.path, data.votes, mode)
         if pre.get("clahe"):
@@ -44,4 +46,4 @@ def load_dataset(data, image_size: int = 48, channels: int = 1,
         return load_folder(data.path, data.label_set, opts, progress)
     if data.kind == "filenames":
         return load_filenames(data.path, data.pattern, data.label_set, opts, progress)
-    raise ValueError(f"unknown data kind {data.kind!r}; known: {', '.join(DATA_KINDS)}")
+    raise UnknownNameError(f"unknown data kind {data.kind!r}; known: {', '.join(DATA_KINDS)}")

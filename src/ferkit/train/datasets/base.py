@@ -8,26 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ferkit.errors import DatasetError
 from ferkit.labels import LabelSet
 
 
 def cache_dir() -> Path:
     """Where loaders cache decoded data: ``$FERKIT_CACHE`` or ``~/.cache/ferkit``."""
     return Path(os.environ.get("FERKIT_CACHE", Path.home() / ".cache" / "ferkit"))
-
-
-def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: float,
-                     seed: int) -> np.ndarray:
-    """Split name (``train``, ``val``, ``test``) per sample, stratified by class and seeded."""
-    rng = np.random.default_rng(seed)
-    split = np.full(len(labels), "train", dtype=object)
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        n_val = int(round(len(idx) * val_fraction))
-        n_test = int(round(len(idx) * test_fraction))
-        split[idx[:n_val]] = "val"
-        split[idx[n_val:n_val + n_test]] = "test"
-    return split
 
 
 @dataclass
@@ -77,16 +64,16 @@ class FaceDataset:
     def channels(self) -> int:
         return 1 if self.images.ndim == 3 else self.images.shape[-1]
 
-    def subset(self, mask_or_index, name: str | None = None) -> "FaceDataset":
+    def subset(self, mask_or_index, name: str | None = None) -> FaceDataset:
         idx = np.asarray(mask_or_index)
         return FaceDataset(self.images[idx], self.targets[idx], self.label_set,
                            self.split[idx], self.sources[idx], name or self.name, dict(self.info))
 
-    def select_split(self, *names: str) -> "FaceDataset":
+    def select_split(self, *names: str) -> FaceDataset:
         """Samples of the given split(s), e.g. ``ds.select_split("PublicTest")``."""
         mask = np.isin(self.split, names)
         if not mask.any():
-            raise ValueError(f"{self.name}: no samples in split(s) {names}; "
+            raise DatasetError(f"{self.name}: no samples in split(s) {names}; "
                              f"splits present: {sorted(set(self.split))}")
         return self.subset(mask, f"{self.name}:{'+'.join(names)}")
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ferkit.errors import ConfigError, DatasetError
 from ferkit.labels import FER7, FERPLUS8
 
 from .base import FaceDataset, cache_dir
@@ -32,14 +33,14 @@ def _read_fer2013(path: Path):
         reader = csv.reader(f)
         header = next(reader)
         if [h.strip() for h in header[:3]] != ["emotion", "pixels", "Usage"]:
-            raise ValueError(f"{path}: expected header emotion,pixels,Usage, got {header}")
+            raise DatasetError(f"{path}: expected header emotion,pixels,Usage, got {header}")
         for line_no, row in enumerate(reader, start=2):
             try:
                 px = np.array(row[1].split(), dtype=np.uint8)
             except (ValueError, IndexError) as e:
-                raise ValueError(f"{path}:{line_no}: bad pixels field ({e})") from None
+                raise DatasetError(f"{path}:{line_no}: bad pixels field ({e})") from None
             if px.size != 48 * 48:
-                raise ValueError(f"{path}:{line_no}: {px.size} pixels, expected 2304")
+                raise DatasetError(f"{path}:{line_no}: {px.size} pixels, expected 2304")
             emotions.append(int(row[0]))
             usages.append(row[2].strip())
             pixels.append(px)
@@ -55,7 +56,7 @@ def load_fer2013(path: str | os.PathLike, cache: bool = True) -> FaceDataset:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"FER2013 file not found: {path}")
+        raise DatasetError(f"FER2013 file not found: {path}")
     st = path.stat()
     key = hashlib.sha1(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
     cached = cache_dir() / f"fer2013-{key}.npz"
@@ -63,7 +64,11 @@ def load_fer2013(path: str | os.PathLike, cache: bool = True) -> FaceDataset:
         z = np.load(cached, allow_pickle=True)
         images, emotions, usages = z["images"], z["emotions"], z["usages"]
     else:
-        images, emotions, usages = _read_fer2013(path)
+        try:
+            images, emotions, usages = _read_fer2013(path)
+        except (OSError, UnicodeDecodeError, csv.Error, StopIteration) as e:
+            raise DatasetError(f"{path}: not a readable FER2013 CSV "
+                               f"({e or 'empty file'})") from None
         if cache:
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp = cached.with_suffix(".tmp.npz")
@@ -77,12 +82,14 @@ def load_fer2013(path: str | os.PathLike, cache: bool = True) -> FaceDataset:
 def read_ferplus_votes(path: str | os.PathLike) -> np.ndarray:
     """FER+ vote counts, shape ``(N, 10)`` in :data:`FERPLUS_COLUMNS` order."""
     rows = []
+    if not Path(path).is_file():
+        raise DatasetError(f"FER+ votes file not found: {path}")
     with open(path, newline="") as f:
         reader = csv.reader(f)
         header = next(reader)
         cols = [h.strip() for h in header[2:12]]
         if tuple(cols) != FERPLUS_COLUMNS:
-            raise ValueError(f"{path}: unexpected FER+ columns {header}")
+            raise DatasetError(f"{path}: unexpected FER+ columns {header}")
         for row in reader:
             rows.append([float(v or 0) for v in row[2:12]])
     return np.array(rows, dtype=np.float32)
@@ -112,7 +119,7 @@ def load_ferplus(fer2013_path: str | os.PathLike, votes_path: str | os.PathLike,
     base = load_fer2013(fer2013_path)
     votes = read_ferplus_votes(votes_path)
     if len(votes) != len(base):
-        raise ValueError(f"{votes_path}: {len(votes)} vote rows vs {len(base)} FER2013 rows")
+        raise DatasetError(f"{votes_path}: {len(votes)} vote rows vs {len(base)} FER2013 rows")
     if mode == "majority":
         lab = ferplus_majority(votes)
         keep = (lab >= 0) & (lab < 8)
@@ -122,7 +129,7 @@ def load_ferplus(fer2013_path: str | os.PathLike, votes_path: str | os.PathLike,
         keep = (emo.sum(1) > 0) & (votes.argmax(1) < 8)
         targets = (emo[keep] / emo[keep].sum(1, keepdims=True)).astype(np.float32)
     else:
-        raise ValueError(f"mode must be 'majority' or 'soft', not {mode!r}")
+        raise ConfigError(f"mode must be 'majority' or 'soft', not {mode!r}")
     ds = base.subset(np.flatnonzero(keep), name=f"ferplus-{mode}")
     ds.targets = targets
     ds.label_set = FERPLUS8

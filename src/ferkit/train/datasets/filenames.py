@@ -15,6 +15,7 @@ import re
 import unicodedata
 from pathlib import Path
 
+from ferkit.errors import ConfigError, DatasetError
 from ferkit.labels import LabelSet
 
 from .base import FaceDataset
@@ -26,9 +27,13 @@ DEFAULT_PATTERN = (r"(?P<title>.+)_(?P<gender>[^_]+)_(?P<age>[^_]+)_(?P<label>[^
 
 
 def compile_pattern(pattern: str | None) -> re.Pattern:
-    rx = re.compile(pattern or DEFAULT_PATTERN)
+    try:
+        rx = re.compile(pattern or DEFAULT_PATTERN)
+    except re.error as e:
+        raise ConfigError(f"file-name pattern {pattern!r} is not a valid regular expression "
+                          f"({e})") from None
     if "label" not in rx.groupindex:
-        raise ValueError(f"file-name pattern {rx.pattern!r} has no named group 'label', "
+        raise ConfigError(f"file-name pattern {rx.pattern!r} has no named group 'label', "
                          "e.g. (?P<label>[^_]+)")
     return rx
 
@@ -45,7 +50,7 @@ def load_filenames(root: str | os.PathLike, pattern: str | None = None,
     """
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"dataset folder not found: {root}")
+        raise DatasetError(f"dataset folder not found: {root}")
     rx = compile_pattern(pattern)
     opts = preprocess if isinstance(preprocess, PreprocessOptions) else \
         PreprocessOptions.from_dict(preprocess)
@@ -59,6 +64,13 @@ def load_filenames(root: str | os.PathLike, pattern: str | None = None,
         files.append(path)
         names.append(m.group("label"))
         splits.append(m.group("split") if with_split else "")
+    if not files:
+        tried = len(unparsed)
+        raise DatasetError(
+            f"{root}: no image files under it" if not tried else
+            f"{root}: the file-name pattern {rx.pattern!r} matched none of the {tried} image "
+            f"file{'s' if tried > 1 else ''} tried (e.g. {', '.join(unparsed[:3])}); names are "
+            "matched whole, without their extension")
     info = {"path": str(root), "pattern": rx.pattern,
             "unparsed": {"count": len(unparsed), "examples": unparsed[:EXAMPLES]}}
     return dataset_from_files(files, names, splits if with_split else None, root, label_set,

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import unicodedata
-import warnings
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from ferkit.errors import DatasetError, UnknownNameError
 from ferkit.imageio import is_image_path
 from ferkit.labels import ALIASES, LabelSet, UnknownLabelError, canonical, get_label_set
 
 from .base import FaceDataset
 from .preprocess import EXAMPLES, PreprocessOptions, preprocess_files
+
+log = logging.getLogger(__name__)
 
 # Canonical class names in a stable order, used for label sets inferred from data.
 CANONICAL_ORDER = tuple(dict.fromkeys(ALIASES.values()))
@@ -46,12 +49,15 @@ def infer_label_set(found: set[str]) -> LabelSet:
 def dataset_from_files(files: list[Path], names: list[str], splits: list[str] | None,
                        root: Path, label_set: LabelSet | str | None,
                        opts: PreprocessOptions, dataset_name: str, info: dict,
-                       progress: bool = True) -> FaceDataset:
+                       progress: bool = True, declared: list[str] = ()) -> FaceDataset:
     """Crop ``files`` labelled ``names`` into a :class:`FaceDataset`.
 
     Labels that resolve to no class, or to a class outside ``label_set``, are
     counted in ``info["unknown_labels"]`` with example files; so are files
     without a face and unreadable files (see :func:`preprocess_files`).
+    ``declared`` are class names the layout declares even without files (empty
+    class folders): an inferred label set includes them, so a class with no
+    images shows up as a class with no samples instead of vanishing.
     """
     resolved: list[str | None] = []
     for n in names:
@@ -60,9 +66,13 @@ def dataset_from_files(files: list[Path], names: list[str], splits: list[str] | 
         except UnknownLabelError:
             resolved.append(None)
     if label_set is None:
-        ls = infer_label_set({c for c in resolved if c is not None})
+        ls = infer_label_set({c for c in resolved if c is not None}
+                             | {resolve_label(n) for n in declared})
     else:
-        ls = get_label_set(label_set)
+        try:
+            ls = get_label_set(label_set)
+        except KeyError as e:
+            raise UnknownNameError(str(e.args[0]) if e.args else str(e)) from None
     unknown: Counter = Counter()
     examples: dict[str, list[str]] = {}
     keep = []
@@ -74,9 +84,10 @@ def dataset_from_files(files: list[Path], names: list[str], splits: list[str] | 
                 examples[n].append(str(files[i].relative_to(root)))
         else:
             keep.append(i)
-    if not ls.labels:
-        raise ValueError(f"{root}: no image has a recognised expression label "
-                         f"(labels seen: {', '.join(sorted(unknown)) or 'none'})")
+    if not ls.labels or not keep:
+        raise DatasetError(f"{root}: none of the {len(files)} image files has a recognised "
+                           f"expression label (labels seen: "
+                           f"{', '.join(sorted(unknown)) or 'none'})")
     info["unknown_labels"] = {n: {"count": k, "examples": examples[n]} for n, k in unknown.items()}
     files = [files[i] for i in keep]
     result = preprocess_files(files, opts, root=root, progress=progress)
@@ -92,19 +103,22 @@ def dataset_from_files(files: list[Path], names: list[str], splits: list[str] | 
 
 
 def _warn_problems(root: Path, info: dict) -> None:
+    """One readable log line listing every kind of file left out, with an example each."""
     problems = []
-    skipped = sum(v["count"] for v in info["unknown_labels"].values())
+    unknown = info["unknown_labels"]
+    skipped = sum(v["count"] for v in unknown.values())
     if skipped:
-        problems.append(f"{skipped} with a label not in the label set "
-                        f"({', '.join(sorted(info['unknown_labels']))})")
-    for key in ("unparsed", "ignored"):
+        counts = ", ".join(f"{k}: {v['count']}" for k, v in sorted(unknown.items()))
+        problems.append(f"{skipped} with a label outside the label set ({counts})")
+    for key, what in (("unparsed", "whose name the pattern does not match"),
+                      ("ignored", "outside the class-folder layout")):
         if info.get(key, {}).get("count"):
-            problems.append(f"{info[key]['count']} {key} (e.g. {info[key]['examples'][0]})")
+            problems.append(f"{info[key]['count']} {what} (e.g. {info[key]['examples'][0]})")
     rep = info["preprocess"]
-    for key in ("unreadable", "no_face_skipped"):
+    for key, what in (("unreadable", "unreadable"), ("no_face_skipped", "without a face")):
         if rep[key]["count"]:
-            problems.append(f"{rep[key]['count']} {key.replace('_', ' ')} "
-                            f"(e.g. {rep[key]['examples'][0]})")
+            problems.append(f"{rep[key]['count']} {what} (e.g. {rep[key]['examples'][0]})")
+    if info.get("empty_classes"):
+        problems.append(f"empty class folder(s): {', '.join(info['empty_classes'])}")
     if problems:
-        warnings.warn(f"{root}: files left out: {'; '.join(problems)}; see the dataset's info",
-                      stacklevel=3)
+        log.warning(f"{root}: left out {'; '.join(problems)}")

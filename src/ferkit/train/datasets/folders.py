@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ferkit.errors import DatasetError
 from ferkit.labels import LabelSet, UnknownLabelError
 
 from .base import FaceDataset
@@ -36,7 +37,7 @@ def load_folder(root: str | os.PathLike, label_set: LabelSet | str | None = None
     """
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"dataset folder not found: {root}")
+        raise DatasetError(f"dataset folder not found: {root}")
     opts = preprocess if isinstance(preprocess, PreprocessOptions) else \
         PreprocessOptions.from_dict(preprocess)
     top = sorted(d for d in root.iterdir() if d.is_dir())
@@ -52,7 +53,17 @@ def load_folder(root: str | os.PathLike, label_set: LabelSet | str | None = None
         files.append(path)
         names.append(parts[-2])
         splits.append(parts[0])
+    if not files:
+        raise DatasetError(f"{root}: no images in class folders (expected root/<label>/<image> "
+                           f"or root/<split>/<label>/<image>; {len(ignored)} image file(s) "
+                           "elsewhere)")
+    class_dirs = [d for d in (sorted(sub for t in top for sub in t.iterdir() if sub.is_dir())
+                              if by_split else top) if _is_label(d.name)]
+    with_images = {Path(f).parent for f in files}
+    empty = [str(d.relative_to(root)) for d in class_dirs if d not in with_images]
     info = {"path": str(root), "layout": "split/label/image" if by_split else "label/image",
-            "ignored": {"count": len(ignored), "examples": ignored[:EXAMPLES]}}
+            "ignored": {"count": len(ignored), "examples": ignored[:EXAMPLES]},
+            "empty_classes": empty}
     return dataset_from_files(files, names, splits if by_split else None, root, label_set, opts,
-                              f"folder:{root.name}", info, progress)
+                              f"folder:{root.name}", info, progress,
+                              declared=sorted({Path(e).name for e in empty}))

@@ -19,6 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ferkit.errors import ConfigError
+from ferkit.progress import progress_bar
+
 from .base import cache_dir
 
 NO_FACE_ACTIONS = ("skip", "center")
@@ -44,19 +47,19 @@ class PreprocessOptions:
 
     def __post_init__(self) -> None:
         if self.channels not in (1, 3):
-            raise ValueError(f"preprocess.channels must be 1 or 3, not {self.channels}")
+            raise ConfigError(f"preprocess.channels must be 1 or 3, not {self.channels}")
         if self.no_face not in NO_FACE_ACTIONS:
-            raise ValueError(f"preprocess.no_face must be one of {NO_FACE_ACTIONS}, "
+            raise ConfigError(f"preprocess.no_face must be one of {NO_FACE_ACTIONS}, "
                              f"not {self.no_face!r}")
 
     @classmethod
-    def from_dict(cls, d: dict | None, **defaults) -> "PreprocessOptions":
+    def from_dict(cls, d: dict | None, **defaults) -> PreprocessOptions:
         """Options from a config dict; ``defaults`` fill keys the dict leaves out."""
         d = {**defaults, **(d or {})}
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown preprocess option(s): {', '.join(sorted(unknown))}; "
+            raise ConfigError(f"unknown preprocess option(s): {', '.join(sorted(unknown))}; "
                              f"known: {', '.join(sorted(known))}")
         return cls(**d)
 
@@ -180,7 +183,7 @@ def preprocess_files(paths: list[Path], opts: PreprocessOptions, root: Path | No
         return str(p.relative_to(root)) if root else str(p)
 
     last_save = time.time()
-    with _progress(progress and len(paths) > 50) as bar:
+    with progress_bar(progress and len(paths) > 50, remaining=False) as bar:
         task = bar.add_task("preprocess", total=len(paths))
         for i, path in enumerate(paths):
             bar.advance(task)
@@ -231,10 +234,3 @@ def preprocess_files(paths: list[Path], opts: PreprocessOptions, root: Path | No
 
 def _problem(names: list[str]) -> dict:
     return {"count": len(names), "examples": names[:EXAMPLES]}
-
-
-def _progress(enabled: bool):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), disable=not enabled)

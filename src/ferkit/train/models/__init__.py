@@ -6,9 +6,11 @@ any other name is handed to timm (``pip install ferkit[train]``), from scratch.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-import torch.nn as nn
+from torch import nn
+
+from ferkit.errors import UnknownNameError
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
@@ -33,22 +35,31 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY) + sorted(TIMM_ALIASES)
 
 
+def check_model_name(name: str) -> None:
+    """Raise :class:`~ferkit.errors.UnknownNameError` unless ``name`` is a known architecture."""
+    if name in _REGISTRY:
+        return
+    try:
+        import timm
+    except ImportError:
+        raise UnknownNameError(f"model {name!r} needs timm: pip install 'ferkit[train]'") from None
+    if TIMM_ALIASES.get(name, name) not in timm.list_models():
+        raise UnknownNameError(f"unknown model {name!r}; ferkit models: "
+                               f"{', '.join(sorted(_REGISTRY))}; or any timm architecture name")
+
+
 def create_model(name: str, num_classes: int, in_chans: int = 1, drop_rate: float = 0.0,
                  **kwargs) -> nn.Module:
     """Build an untrained model by name (no pretrained weights are ever fetched)."""
     if name in _REGISTRY:
         return _REGISTRY[name](num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate,
                                **kwargs)
-    try:
-        import timm
-    except ImportError as e:
-        raise ImportError(f"model {name!r} needs timm: pip install 'ferkit[train]'") from e
+    check_model_name(name)
+    import timm
+
     timm_name = TIMM_ALIASES.get(name, name)
-    if timm_name not in timm.list_models():
-        raise KeyError(f"unknown model {name!r}; ferkit models: {', '.join(sorted(_REGISTRY))}; "
-                       "or any timm architecture name")
     return timm.create_model(timm_name, pretrained=False, num_classes=num_classes,
                              in_chans=in_chans, drop_rate=drop_rate, **kwargs)
 
 
-from . import cnn  # noqa: E402,F401  (registers ferkit's own models)
+from . import cnn  # noqa: F401  (registers ferkit's own models)

@@ -8,7 +8,7 @@ network accept any input size from about 32x32 up.
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from . import register_model
 
