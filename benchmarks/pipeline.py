@@ -61,11 +61,11 @@ def main() -> None:
     rows = []
     for w, h in ((640, 480), (1920, 1080)):
         img = one_face_photo(w, h)
-        rows.append((f"detector ({an.detector.name}), {w}x{h}", timed(lambda: an.detect(img), args.repeat) * 1e3, "ms / image"))
+        rows.append((f"detector ({an.detector.name}), {w}x{h}", timed(lambda img=img: an.detect(img), args.repeat) * 1e3, "ms / image"))
     face = an.align(data.astronaut(), an.detect(data.astronaut())[0])
     for batch in (1, 16):
         crops = np.stack([face] * batch)
-        t = timed(lambda: an.classifier.predict(crops), args.repeat)
+        t = timed(lambda crops=crops: an.classifier.predict(crops), args.repeat)
         rows.append((f"classifier, batch {batch}", t / batch * 1e3, "ms / face"))
     img = one_face_photo(640, 480)
     rows.append(("end to end, 640x480 with one face", timed(lambda: an.analyze(img), args.repeat) * 1e3, "ms / image"))
@@ -73,7 +73,7 @@ def main() -> None:
     files = sorted(p for p in args.folder.glob("*") if is_image_path(p)) if args.folder.is_dir() else []
     if files:
         t = time.perf_counter()
-        n_faces = sum(len(r.faces) for r, _ in an.analyze_files(files))
+        n_faces = sum(len(r.faces) for r in an.analyze_files(files))
         dt = time.perf_counter() - t
         rows.append((f"end to end, folder of {len(files)} photos ({n_faces} faces, decode included)",
                      len(files) / dt, "images / s"))

@@ -56,9 +56,9 @@ class TimedAnalyzer:
         self.seconds["detect"] += time.perf_counter() - t
         return faces
 
-    def classify(self, image, faces):
+    def classify(self, image, detections):
         t = time.perf_counter()
-        self.analyzer.classify(image, faces)
+        faces = self.analyzer.classify(image, detections)
         self.seconds["classify"] += time.perf_counter() - t
         return faces
 
@@ -126,7 +126,7 @@ def memory(path: Path, analyzer: Analyzer, every: int, out_dir: Path) -> dict:
     t = time.perf_counter()
     run = analyze_video(path, analyzer=analyzer, every=every, out_dir=out_dir)
     for frame in run:
-        done = (frame.index + 1) / total
+        done = (frame.frame + 1) / total
         for mark in (0.1, 0.5):
             if done >= mark and mark not in marks:
                 marks[mark] = rss_mb()

@@ -11,6 +11,20 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
 
 
+DATA_FIXTURES = {"shared_data"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark tests that read the shared datasets ``needs_data`` and those of the
+    training extra ``train``, so ``-m "not needs_data and not train"`` runs offline
+    on a base install."""
+    for item in items:
+        if DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.needs_data)
+        if "train" in Path(str(item.fspath)).relative_to(REPO / "tests").parts[:1]:
+            item.add_marker(pytest.mark.train)
+
+
 def _need(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"test data not found at {path} (the repository's sibling ../shared/data); "

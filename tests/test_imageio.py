@@ -8,6 +8,11 @@ import threading
 
 import numpy as np
 import pytest
+from PIL import Image, features
+
+import ferkit.imageio
+from ferkit.errors import FerkitError, InputError, UsageError
+from ferkit.imageio import MAX_PIXELS, ImageError, display_name, load_image
 from imagefiles import (
     animated_gif,
     astronaut,
@@ -19,11 +24,6 @@ from imagefiles import (
     write_bad_files,
     write_non_utf8_named_copy,
 )
-from PIL import Image, features
-
-import ferkit.imageio
-from ferkit.errors import FerkitError, InputError, UsageError
-from ferkit.imageio import MAX_PIXELS, ImageError, display_name, load_image
 
 
 @pytest.fixture(scope="module")

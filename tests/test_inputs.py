@@ -4,9 +4,9 @@ import socket
 from pathlib import Path
 
 import pytest
-from imagefiles import run_unprivileged, world_readable_tmpdir
 
 from ferkit.inputs import MAX_EXAMPLES, InputProblem, InputScan, expand_inputs
+from imagefiles import run_unprivileged, world_readable_tmpdir
 
 
 def _touch(root: Path, *names: str) -> None:

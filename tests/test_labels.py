@@ -1,8 +1,16 @@
 import numpy as np
 import pytest
 
-from ferkit.labels import (FER7, FERPLUS8, KOREAN5, KOREAN7, LabelSet, UnknownLabelError, canonical,
-                           get_label_set)
+from ferkit.labels import (
+    FER7,
+    FERPLUS8,
+    KOREAN5,
+    KOREAN7,
+    LabelSet,
+    UnknownLabelError,
+    canonical,
+    get_label_set,
+)
 
 
 @pytest.mark.parametrize("alias,expected", [

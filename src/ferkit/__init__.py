@@ -7,10 +7,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import importlib
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 try:
     __version__ = metadata.version("ferkit")
@@ -36,8 +35,16 @@ _EXPORTS = {
 if TYPE_CHECKING:  # what IDEs and type checkers see of the lazy names
     from ferkit.analyzer import Analyzer, AnalyzerOptions
     from ferkit.card import ModelCard
-    from ferkit.errors import (ConfigError, DatasetError, FerkitError, InputError, ModelError,
-                               OutputError, UnknownNameError, UsageError)
+    from ferkit.errors import (
+        ConfigError,
+        DatasetError,
+        FerkitError,
+        InputError,
+        ModelError,
+        OutputError,
+        UnknownNameError,
+        UsageError,
+    )
     from ferkit.imageio import ImageError, load_image
     from ferkit.labels import FER7, FERPLUS8, KOREAN5, KOREAN7, LabelSet, get_label_set
     from ferkit.results import Detection, Face, ImageResult, to_dataframe
@@ -71,4 +78,10 @@ def analyze(image, **options):
     return _default_analyzer.analyze(image, **options)
 
 
-__all__ = [*_EXPORTS, "analyze", "__version__"]
+__all__ = [
+    "FER7", "FERPLUS8", "KOREAN5", "KOREAN7", "Analyzer", "AnalyzerOptions", "ConfigError",
+    "DatasetError", "Detection", "Face", "FerkitError", "ImageError", "ImageResult", "InputError",
+    "LabelSet", "ModelCard", "ModelError", "OutputError", "UnknownNameError", "UsageError",
+    "VideoOptions", "VideoResult", "__version__", "analyze", "analyze_video", "get_label_set",
+    "load_image", "to_dataframe",
+]

@@ -11,7 +11,7 @@ import numpy as np
 
 from ferkit.align import align_face
 from ferkit.classify import ExpressionClassifier
-from ferkit.detect import DEFAULT_DETECTOR, MIN_FACE_SIZE, Detector, create_detector
+from ferkit.detect import DEFAULT_DETECTOR, Detector, create_detector
 from ferkit.errors import InputError, UsageError
 from ferkit.imageio import display_name, load_image
 from ferkit.results import Detection, Face, ImageResult

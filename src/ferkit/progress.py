@@ -11,8 +11,14 @@ def progress_bar(enabled: bool = True, *extra_columns, remaining: bool = True, c
     Disabled, it draws nothing and costs nothing.
     """
     from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     columns = [TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                *extra_columns, TimeElapsedColumn()]

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image, ImageOps
 from skimage import data
 
-from ferkit.detect import (DEFAULT_DETECTOR, Detector, create_detector, list_detectors)
+from ferkit.detect import DEFAULT_DETECTOR, Detector, create_detector, list_detectors
 from ferkit.detect.retinaface import RetinaFaceDetector
 from ferkit.errors import UsageError
 

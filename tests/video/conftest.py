@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from videofiles import Path2D, face_sprites, render
 
 from ferkit import Analyzer
 from ferkit.video import analyze_video
-from videofiles import Path2D, face_sprites, render
 
 CROSSING_FRAMES = 50
 

@@ -6,10 +6,10 @@ import fcntl
 import numpy as np
 import pytest
 from skimage import data
+from videofiles import write_video
 
 from ferkit.errors import OutputError, UsageError
 from ferkit.video import VideoOptions, analyze_video
-from videofiles import write_video
 
 
 @pytest.fixture(scope="module")

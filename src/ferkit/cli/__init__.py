@@ -19,6 +19,4 @@ def main() -> None:
     app()
 
 
-from . import analyze  # noqa: E402,F401
-from . import video  # noqa: E402,F401
-from . import train  # noqa: E402,F401
+from . import analyze, train, video  # noqa: E402,F401  (each registers its commands on app)

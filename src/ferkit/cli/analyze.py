@@ -13,8 +13,19 @@ from rich.table import Table
 from ferkit.progress import progress_bar
 
 from . import app
-from ._common import (DETECT_SIZE, DETECTOR, MARGIN, MIN_FACE_SIZE, MODEL, QUIET, THREADS,
-                      analyzer_options, err, print_error, print_warning)
+from ._common import (
+    DETECT_SIZE,
+    DETECTOR,
+    MARGIN,
+    MIN_FACE_SIZE,
+    MODEL,
+    QUIET,
+    THREADS,
+    analyzer_options,
+    err,
+    print_error,
+    print_warning,
+)
 
 
 def _version(value: bool) -> None:

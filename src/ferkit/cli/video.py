@@ -19,8 +19,20 @@ from rich.text import Text
 from ferkit.progress import progress_bar
 
 from . import app
-from ._common import (EXIT_INTERRUPTED, DETECT_SIZE, DETECTOR, MARGIN, MIN_FACE_SIZE, MODEL, QUIET, THREADS,
-                      analyzer_options, err, print_error, print_warning)
+from ._common import (
+    DETECT_SIZE,
+    DETECTOR,
+    EXIT_INTERRUPTED,
+    MARGIN,
+    MIN_FACE_SIZE,
+    MODEL,
+    QUIET,
+    THREADS,
+    analyzer_options,
+    err,
+    print_error,
+    print_warning,
+)
 
 EVERY = typer.Option(None, "--every", min=1, help="Analyse every N-th frame.")
 FPS = typer.Option(None, "--fps", min=0.001, help="Analyse F frames per second of video (by timestamp).")
