@@ -11,6 +11,11 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
 
 
+try:
+    import torch  # noqa: F401
+except ImportError:  # a base install: the training tests need ferkit[train]
+    collect_ignore = ["train"]
+
 DATA_FIXTURES = {"shared_data"}
 
 
