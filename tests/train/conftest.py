@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 import warnings
 
+import numpy as np
 import pytest
 from fersubsets import fer_subset
+from PIL import Image
+
+from ferkit.labels import FER7
 
 
 def pytest_configure(config):
@@ -73,3 +78,27 @@ def tiny_checkpoint(tmp_path_factory, tiny_fer, torch1):
                       epochs=2, warmup_epochs=0, batch_size=32, amp=False, threads=1)
     out = tmp_path_factory.mktemp("tiny-run")
     return train(cfg, out, resume=False, dataset=tiny_fer, progress=False).best_checkpoint
+
+
+def write_class_folders(ds, root, per_class: int = 12, classes=FER7.labels):
+    """FER2013 rows as PNGs in ``root/<class>/<row>.png`` (``per_class`` of each class)."""
+    for name in classes:
+        c = FER7.labels.index(name)
+        (root / name).mkdir(parents=True)
+        for i in np.flatnonzero(ds.targets == c)[:per_class]:
+            Image.fromarray(ds.images[i]).save(root / name / f"{i}.png")
+    return root
+
+
+@pytest.fixture
+def folder_config(fer2013_dataset, tmp_path, monkeypatch):
+    """A config training fercnn_s for 2 epochs on 12 FER2013 PNGs per class in class folders."""
+    monkeypatch.setenv("FERKIT_CACHE", str(tmp_path / "cache"))
+    root = write_class_folders(fer2013_dataset, tmp_path / "faces")
+    cfg = {"name": "cli-tiny", "data": {"kind": "folder", "path": str(root), "val_fraction": 0.25,
+                                        "test_fraction": 0.25},
+           "model": "fercnn_s", "augment": "none", "optimizer": "adamw", "lr": 0.002,
+           "epochs": 3, "warmup_epochs": 0, "batch_size": 16, "amp": False, "threads": 1}
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(cfg))
+    return path

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ferkit.card import ModelCard, card_path_for
+from ferkit.train.splits import membership_digest
 
 
 def normalised(images, mean=0.5, std=0.25):
@@ -38,6 +39,7 @@ def test_onnx_parity_float32(tiny_checkpoint, tiny_fer, tmp_path, torch1, flip):
         assert np.abs(got - want).max() <= 1e-4
 
 
+@pytest.mark.slow
 def test_export_card_calibration_and_int8(tiny_checkpoint, tiny_fer, tmp_path, torch1):
     from ferkit.classify import ExpressionClassifier
     from ferkit.train.checkpoint import load_checkpoint
@@ -56,9 +58,9 @@ def test_export_card_calibration_and_int8(tiny_checkpoint, tiny_fer, tmp_path, t
     assert (card.input.size, card.input.channels, card.input.mean, card.input.std) == (48, 1, 0.5, 0.25)
     assert (card.align.template, card.align.margin) == ("fer2013", 0.0)
     t = card.training
-    assert t["splits"] == {"train": {"name": "Training", "samples": 256},
-                           "val": {"name": "PublicTest", "samples": 200},
-                           "test": {"name": "PrivateTest", "samples": 200}}
+    assert {role: (v["name"], v["samples"]) for role, v in t["splits"].items()} == {
+        "train": ("Training", 256), "val": ("PublicTest", 200), "test": ("PrivateTest", 200)}
+    assert t["splits"]["test"]["digest"] == membership_digest(tiny_fer.select_split("PrivateTest"))
     assert t["epochs"] == 2 and t["config"]["model"] == "fercnn_s" and t["hardware"]
     assert t["wall_time_s"] > 0 and "data" in t and "command" in t
 
@@ -82,10 +84,16 @@ def test_export_card_calibration_and_int8(tiny_checkpoint, tiny_fer, tmp_path, t
     p = clf.predict(np.repeat(tiny_fer.images[:5, :, :, None], 3, -1))
     np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-6)
 
-    # Flip TTA cost is measured, not assumed.
+    # Flip TTA cost is measured, not assumed: the accuracy without the mirror is what a
+    # float16 export without flip measures on PrivateTest.
     cost = t["export"]["flip_tta_cost"]
     assert cost["latency_ms_batch1_with_flip"] > 0 and cost["latency_ms_batch1_without_flip"] > 0
-    assert 0 <= cost["accuracy_without_flip"] <= 1
+    assert cost["accuracy_with_flip"] == pytest.approx(acc.value)
+    plain = export_onnx(tiny_checkpoint, tmp_path / "noflip.onnx", flip_tta=False,
+                        calibrate=False, dataset=tiny_fer, measure_flip_cost=False,
+                        progress=False)
+    assert cost["accuracy_without_flip"] == pytest.approx(
+        plain.card.metric("accuracy", "PrivateTest").value)
 
     # int8 copy: its own card with its own measured accuracy.
     q = res.quantized
@@ -118,11 +126,13 @@ def second_checkpoint(tmp_path_factory, tiny_fer, torch1):
     return train(cfg, out, resume=False, dataset=tiny_fer, progress=False).best_checkpoint
 
 
+@pytest.mark.slow
 def test_ensemble_export_averages_members(tiny_checkpoint, second_checkpoint, tiny_fer, tmp_path,
                                           torch1):
     import onnxruntime as ort
 
     from ferkit.train.checkpoint import load_checkpoint
+    from ferkit.train.evaluate import evaluate_onnx
     from ferkit.train.export import ExportGraph, export_onnx
 
     out = tmp_path / "ens.onnx"
@@ -149,17 +159,27 @@ def test_ensemble_export_averages_members(tiny_checkpoint, second_checkpoint, ti
     # The int8 copy quantises the whole ensemble graph and measures itself.
     qcard = ModelCard.load(card_path_for(res.quantized))
     assert qcard.architecture == "fercnn_s+fercnn_s" and len(qcard.training["members"]) == 2
-    assert 0 < qcard.metric("accuracy", "PrivateTest").value <= 1
+    assert qcard.metric("accuracy", "PrivateTest").value == pytest.approx(
+        evaluate_onnx(res.quantized, dataset=tiny_fer, split="PrivateTest",
+                      progress=False).accuracy)
     assert res.quantized.stat().st_size < 0.5 * out.stat().st_size
 
 
 def test_ensemble_rejects_mismatched_members(tiny_checkpoint, tiny_fer, tmp_path, torch1):
+    from ferkit.errors import ModelError
     from ferkit.train.checkpoint import load_checkpoint
     from ferkit.train.export import export_onnx
 
     other = load_checkpoint(tiny_checkpoint)
     other.config.mean = 0.4
-    with pytest.raises(ValueError, match="mean/std"):
+    with pytest.raises(ModelError, match="mean/std"):
+        export_onnx([tiny_checkpoint, other], tmp_path / "x.onnx", dataset=tiny_fer,
+                    progress=False)
+    # Members split their data differently: the card's test samples could be another
+    # member's training samples, so they are refused too.
+    other = load_checkpoint(tiny_checkpoint)
+    other.config.data.split_seed = 1
+    with pytest.raises(ModelError, match="differ in data"):
         export_onnx([tiny_checkpoint, other], tmp_path / "x.onnx", dataset=tiny_fer,
                     progress=False)
     assert not (tmp_path / "x.onnx").exists()

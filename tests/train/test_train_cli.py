@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import sys
 
-import numpy as np
 import pytest
-from PIL import Image
 from typer.testing import CliRunner
 
 from ferkit.card import ModelCard
 from ferkit.cli import app
-from ferkit.labels import FER7
+from ferkit.train.config import DataConfig
+from ferkit.train.datasets import load_dataset
+from ferkit.train.splits import membership_digest, resolve_splits
 
 runner = CliRunner()
 
@@ -22,24 +22,6 @@ def output(result) -> str:
         return result.output + result.stderr
     except ValueError:      # older Click: stderr mixed into output
         return result.output
-
-
-@pytest.fixture
-def folder_config(fer2013_dataset, tmp_path, monkeypatch):
-    """A config training fercnn_s for 2 epochs on 12 FER2013 PNGs per class in class folders."""
-    monkeypatch.setenv("FERKIT_CACHE", str(tmp_path / "cache"))
-    root = tmp_path / "faces"
-    for c, name in enumerate(FER7.labels):
-        (root / name).mkdir(parents=True)
-        for i in np.flatnonzero(fer2013_dataset.targets == c)[:12]:
-            Image.fromarray(fer2013_dataset.images[i]).save(root / name / f"{i}.png")
-    cfg = {"name": "cli-tiny", "data": {"kind": "folder", "path": str(root), "val_fraction": 0.25,
-                                        "test_fraction": 0.25},
-           "model": "fercnn_s", "augment": "none", "optimizer": "adamw", "lr": 0.002,
-           "epochs": 3, "warmup_epochs": 0, "batch_size": 16, "amp": False, "threads": 1}
-    path = tmp_path / "cfg.json"
-    path.write_text(json.dumps(cfg))
-    return path
 
 
 def test_train_export_evaluate(folder_config, tmp_path, torch1):
@@ -57,7 +39,8 @@ def test_train_export_evaluate(folder_config, tmp_path, torch1):
     assert r.exit_code == 0, output(r)
     card = ModelCard.load(tmp_path / "m.json")
     assert card.training["command"][:2] == ["ferkit", "train"]
-    assert card.training["splits"]["test"] == {"name": "test", "samples": 21}
+    assert (card.training["splits"]["test"]["name"], card.training["splits"]["test"]["samples"]) \
+        == ("test", 21)
     assert card.metric("accuracy", "test").samples == 21
     assert (tmp_path / "m.int8.onnx").is_file() and (tmp_path / "m.int8.json").is_file()
 
@@ -103,6 +86,25 @@ def test_ensemble_config_trains_members_and_exports_one_model(folder_config, tmp
     assert r.exit_code == 0, output(r)
     card = ModelCard.load(tmp_path / "ens.json")
     assert card.architecture == "fercnn_s+fercnn_s"
+
+    # One split for every member, for export and for evaluate (members differ in seed only).
+    data = DataConfig.from_dict(cfg["data"])
+    splits = resolve_splits(load_dataset(data, progress=False), data)
+    files = {role: set(part.sources) for role, part, _ in splits.parts()}
+    assert {role: len(f) for role, f in files.items()} == {"train": 42, "val": 21, "test": 21}
+    assert not files["train"] & (files["val"] | files["test"]) and not files["val"] & files["test"]
+    expected = {role: membership_digest(part) for role, part, _ in splits.parts()}
+    for i in (0, 1):
+        used = json.loads((run / f"member-{i}" / "result.json").read_text())["splits"]
+        assert {role: v["digest"] for role, v in used.items()} == expected, f"member-{i}"
+    reported = card.training["splits"]
+    assert {role: v["digest"] for role, v in reported.items()} == expected
+    for model, split in ((run / "member-1" / "best.ckpt", "test"), (onnx, "val")):
+        r = runner.invoke(app, ["evaluate", str(model), "--split", split, "--out",
+                                str(tmp_path / f"ev-{split}"), "-q"])
+        assert r.exit_code == 0, output(r)
+        report = json.loads((tmp_path / f"ev-{split}" / "report.json").read_text())
+        assert report["samples_digest"] == expected[split] and report["samples"] == 21
     assert [m["config"]["epochs"] for m in card.training["members"]] == [3, 1]
     assert all(m["command"][:3] == ["ferkit", "train", str(folder_config)]
                for m in card.training["members"])
