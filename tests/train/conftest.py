@@ -8,12 +8,8 @@ import logging
 import re
 import warnings
 
-import numpy as np
 import pytest
-from fersubsets import fer_subset
-from PIL import Image
-
-from ferkit.labels import FER7
+from fersubsets import fer_subset, write_class_folders
 
 
 def pytest_configure(config):
@@ -78,16 +74,6 @@ def tiny_checkpoint(tmp_path_factory, tiny_fer, torch1):
                       epochs=2, warmup_epochs=0, batch_size=32, amp=False, threads=1)
     out = tmp_path_factory.mktemp("tiny-run")
     return train(cfg, out, resume=False, dataset=tiny_fer, progress=False).best_checkpoint
-
-
-def write_class_folders(ds, root, per_class: int = 12, classes=FER7.labels):
-    """FER2013 rows as PNGs in ``root/<class>/<row>.png`` (``per_class`` of each class)."""
-    for name in classes:
-        c = FER7.labels.index(name)
-        (root / name).mkdir(parents=True)
-        for i in np.flatnonzero(ds.targets == c)[:per_class]:
-            Image.fromarray(ds.images[i]).save(root / name / f"{i}.png")
-    return root
 
 
 @pytest.fixture
