@@ -8,9 +8,9 @@ import av
 import numpy as np
 import pandas as pd
 from typer.testing import CliRunner
+from videofiles import truncated_copy
 
 from ferkit.cli import app
-from videofiles import truncated_copy
 
 runner = CliRunner()
 

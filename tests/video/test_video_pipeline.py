@@ -7,11 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from skimage import data
-
-from ferkit.video import Smoothing, VideoResult, analyze_video
 from videofiles import truncated_copy, write_video
 
 from conftest import CROSSING_FRAMES
+from ferkit.video import Smoothing, VideoResult, analyze_video
 
 
 def centre(box):

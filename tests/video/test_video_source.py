@@ -5,10 +5,16 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from skimage import data
+from videofiles import (
+    blank_frame_data,
+    truncated_copy,
+    unknown_codec,
+    write_audio_only,
+    write_no_frames,
+    write_video,
+)
 
 from ferkit.video.source import Sampler, VideoDecodeError, VideoSourceError, open_source
-from videofiles import (blank_frame_data, truncated_copy, unknown_codec, write_audio_only,
-                        write_no_frames, write_video)
 
 # name -> (frames, width, height, codec) as the data README lists them (ffprobe -count_frames)
 CLIPS = {

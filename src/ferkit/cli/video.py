@@ -67,14 +67,10 @@ def video(
 ) -> None:
     """Track every face in a video and follow its expression over time."""
     options = _video_options(every, fps, detect_every, smoothing, smooth_frames, min_track_frames,
-                             max_gap, cut_threshold, annotate=not no_annotate, plots=not no_plots)
+                             max_gap, cut_threshold, annotate=not no_annotate, plots=False)
     run = _start(source, out, options,
                  analyzer_options(detector, model, margin, min_face_size, detect_size, threads))
-    result, interrupted = _drive(run, quiet)
-    _report(result, quiet)
-    if interrupted:
-        raise typer.Exit(EXIT_INTERRUPTED)
-    raise typer.Exit(0 if result.ok else 1)
+    _finish_run(run, _drive, charts=not no_plots, quiet=quiet)
 
 
 @app.command()
@@ -96,19 +92,12 @@ def live(
     if not window and out is None:
         out = Path(f"ferkit-live-{time.strftime('%Y%m%d-%H%M%S')}")
     options = _video_options(every, fps, detect_every, smoothing, False, min_track_frames,
-                             max_gap, cut_threshold, annotate=not window, plots=True)
+                             max_gap, cut_threshold, annotate=not window, plots=False)
     run = _start(source, out, options,
                  analyzer_options(detector, model, margin, min_face_size, detect_size, threads))
-    if window:
-        result, interrupted = _show(run, quiet)
-    else:
-        if not quiet:
-            err.print(f"no display: writing the annotated stream to {out / 'annotated.mp4'}; Ctrl-C ends")
-        result, interrupted = _drive(run, quiet)
-    _report(result, quiet)
-    if interrupted:
-        raise typer.Exit(EXIT_INTERRUPTED)
-    raise typer.Exit(0 if result.ok else 1)
+    if not window and not quiet:
+        err.print(f"no display: writing the annotated stream to {out / 'annotated.mp4'}; Ctrl-C ends")
+    _finish_run(run, _show if window else _drive, charts=True, quiet=quiet)
 
 
 def _video_options(every, fps, detect_every, smoothing, smooth_frames, min_track_frames,
@@ -142,32 +131,44 @@ def _start(source: str, out: Path | None, options, analyzer_settings):
         raise
 
 
-def _drive(run, quiet: bool):
-    """Run to the end with a progress bar; returns ``(result, interrupted)``."""
+def _finish_run(run, loop, *, charts: bool, quiet: bool) -> None:
+    """Run ``loop`` (:func:`_drive` or :func:`_show`), complete the outputs, draw the
+    charts, report, and exit: 130 when Ctrl-C cut the run or its charts short,
+    else 0, or 1 when decoding failed."""
+    with _ctrl_c(run) as ctrl:
+        loop(run, ctrl, quiet)
+        result = run.result
+        stopped = ctrl.presses > 0 and not result.complete
+        if stopped and not quiet:
+            print_warning("interrupted: results cover the frames analysed so far")
+        charted = _charts(run, ctrl) if charts else True
+        _report(result, quiet)
+    if stopped or not charted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def _drive(run, ctrl: "_CtrlC", quiet: bool) -> None:
+    """Run to the end (or to Ctrl-C) with a progress bar, then complete the outputs."""
     from ferkit.video import VideoDecodeError
 
     progress = progress_bar(not quiet, FpsColumn(), console=err)
-    interrupted = False
-    with progress, _ctrl_c() as stop:
+    with progress:
         task = progress.add_task(Path(run.info.source).name[:40] + " (frames)",
                                  total=run.info.frame_count)
         try:
             for frame in run:
                 progress.update(task, completed=frame.frame + 1)
-                if stop.is_set():
+                if ctrl.stop.is_set():
+                    ctrl.finishing()   # before the break: it makes the run write its files
                     break
-        except VideoDecodeError:
-            pass  # in result.error
-        except KeyboardInterrupt:
-            pass
-        interrupted = stop.is_set()
+        except (VideoDecodeError, KeyboardInterrupt):
+            pass  # the error is in result.error; Ctrl-C: the outputs are completed below
+        ctrl.finishing()
         run.close()
-    if interrupted and not quiet:
-        print_warning("interrupted: results cover the frames analysed so far")
-    return run.result, interrupted
 
 
-def _show(run, quiet: bool):
+def _show(run, ctrl: "_CtrlC", quiet: bool) -> None:
     """Run with a window showing each analysed frame; q, Esc or Ctrl-C ends."""
     import cv2
 
@@ -175,38 +176,112 @@ def _show(run, quiet: bool):
     from ferkit.video import VideoDecodeError
 
     title = f"ferkit live: {run.info.source} (q to quit)"
-    with _ctrl_c() as stop:
-        try:
-            for frame in run:
-                image = draw_faces(frame.image, frame.faces)
-                cv2.imshow(title, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-                if cv2.waitKey(1) & 0xFF in (ord("q"), 27) or stop.is_set():
-                    break
-        except (VideoDecodeError, KeyboardInterrupt):
-            pass
-        except cv2.error as e:  # an OpenCV build without GUI support
-            print_error(f"cannot open a window ({e.msg.strip()}); use --out without a display")
-        finally:
-            run.close()
-            cv2.destroyAllWindows()
-        return run.result, stop.is_set()
+    try:
+        for frame in run:
+            image = draw_faces(frame.image, frame.faces)
+            cv2.imshow(title, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            if cv2.waitKey(1) & 0xFF in (ord("q"), 27) or ctrl.stop.is_set():
+                ctrl.finishing()
+                break
+    except (VideoDecodeError, KeyboardInterrupt):
+        pass
+    except cv2.error as e:  # an OpenCV build without GUI support
+        print_error(f"cannot open a window ({e.msg.strip()}); use --out without a display")
+    finally:
+        ctrl.finishing()
+        run.close()
+        cv2.destroyAllWindows()
+
+
+class _CtrlC:
+    """What Ctrl-C (SIGINT) does at each stage of a run.
+
+    While frames are analysed, the first press asks to stop after the frame in hand
+    (:attr:`stop`) and the second stops at once (``KeyboardInterrupt``). From then
+    on, and whenever the run is completing its outputs, presses are only counted:
+    ``frames.csv``, ``annotated.mp4`` and ``tracks.json``/``tracks.csv`` are always
+    finished, and the charts are skipped (:attr:`skip_charts`). While the charts
+    are drawn, a press skips the rest of them.
+    """
+
+    def __init__(self, run) -> None:
+        self.run = run
+        self.stop = threading.Event()
+        self.presses = 0
+        self.skip_charts = False
+        self._stage = "running"   # running -> finishing -> charts -> done
+
+    def finishing(self) -> None:
+        """The run is about to complete its outputs: no more KeyboardInterrupt."""
+        if self._stage == "running":
+            self._stage = "finishing"
+
+    def charts(self) -> None:
+        """Charts are being drawn: the next press raises KeyboardInterrupt."""
+        self._stage = "charts"
+
+    def done(self) -> None:
+        self._stage = "done"
+
+    def __call__(self, signum, frame) -> None:
+        self.presses += 1
+        if self._stage == "charts":
+            self._stage = "done"
+            raise KeyboardInterrupt
+        if self._stage == "done":
+            return
+        if self._stage == "finishing" or self.run.result is not None:
+            self.skip_charts = True
+            return   # the run is writing its result: let it finish
+        if not self.stop.is_set():
+            self.stop.set()
+            return
+        self._stage = "finishing"
+        self.skip_charts = True
+        raise KeyboardInterrupt
 
 
 @contextmanager
-def _ctrl_c():
-    """The first Ctrl-C sets the yielded event (stop after this frame); a second one interrupts at once."""
-    stop = threading.Event()
-
-    def handler(signum, frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = signal.signal(signal.SIGINT, handler)
+def _ctrl_c(run):
+    """Install :class:`_CtrlC` as the SIGINT handler for the run, its outputs and its report."""
+    ctrl = _CtrlC(run)
+    previous = signal.signal(signal.SIGINT, ctrl)
     try:
-        yield stop
+        yield ctrl
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _charts(run, ctrl: _CtrlC) -> bool:
+    """Draw ``timeline_<track>.png`` and ``overview.png`` one by one, each listed in
+    ``result.outputs`` once written; Ctrl-C skips the rest (a chart it cut short is
+    removed). Returns whether all were drawn."""
+    from ferkit.video.plots import plot_overview, plot_timeline
+
+    result = run.result
+    if run.out_dir is None:
+        return True
+    if ctrl.skip_charts:
+        print_warning("Ctrl-C: charts skipped")
+        return False
+    jobs = [(f"timeline_{s.track}.png", lambda p, s=s: plot_timeline(s, result.labels, p))
+            for s in result.tracks]
+    jobs.append(("overview.png", lambda p: plot_overview(result, p)))
+    path = None
+    try:
+        ctrl.charts()
+        for name, draw in jobs:
+            path = run.out_dir / name
+            draw(path)
+            result.outputs[name] = str(path)
+        return True
+    except KeyboardInterrupt:
+        if path is not None and path.name not in result.outputs:
+            path.unlink(missing_ok=True)
+        print_warning("Ctrl-C: the remaining charts skipped")
+        return False
+    finally:
+        ctrl.done()
 
 
 def _report(result, quiet: bool) -> None:
@@ -229,9 +304,10 @@ def _report(result, quiet: bool) -> None:
     speed = result.frames_analysed / result.seconds if result.seconds else 0.0
     err.print(f"{result.frames_analysed} of {result.frames_decoded} frames analysed in "
               f"{result.seconds:.1f} s ({speed:.1f} fps)")
-    if result.outputs:
-        folder = Path(next(iter(result.outputs.values()))).parent
-        err.print(f"results in {folder}: {', '.join(sorted(result.outputs))}")
+    written = {name: Path(path) for name, path in result.outputs.items() if Path(path).is_file()}
+    if written:
+        folder = next(iter(written.values())).parent
+        err.print(f"results in {folder}: {', '.join(sorted(written))}")
 
 
 def _has_display() -> bool:
