@@ -6,13 +6,13 @@ any other name is handed to timm (``pip install ferkit[train]``), from scratch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from torch import nn
 
 from ferkit.errors import UnknownNameError
 
-_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+from . import cnn  # noqa: F401  (registers ferkit's own models)
+from .registry import MODELS as _REGISTRY
+from .registry import register_model
 
 # Short names users type, mapped to timm's.
 TIMM_ALIASES = {
@@ -25,9 +25,7 @@ TIMM_ALIASES = {
 }
 
 
-def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-    _REGISTRY[fn.__name__] = fn
-    return fn
+__all__ = ["TIMM_ALIASES", "check_model_name", "create_model", "list_models", "register_model"]
 
 
 def list_models() -> list[str]:
@@ -60,6 +58,3 @@ def create_model(name: str, num_classes: int, in_chans: int = 1, drop_rate: floa
     timm_name = TIMM_ALIASES.get(name, name)
     return timm.create_model(timm_name, pretrained=False, num_classes=num_classes,
                              in_chans=in_chans, drop_rate=drop_rate, **kwargs)
-
-
-from . import cnn  # noqa: F401  (registers ferkit's own models)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import register_model
+from .registry import register_model
 
 
 def _conv(cin: int, cout: int) -> nn.Sequential:
