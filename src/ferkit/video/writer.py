@@ -72,9 +72,22 @@ def write_tracks(result: VideoResult, out_dir: str | os.PathLike) -> None:
     write_text_atomic(json_path, json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
 
+# Fragmented MP4: the header first, then self-contained fragments, each starting at
+# a keyframe and written out as soon as it is complete, so a run that is killed
+# leaves a file whose fragments so far play. ``delay_moov`` writes the header after
+# the first fragment is cut, when the encoder's delay is known, so the edit list
+# keeps the input's timestamps. Browsers and players read it as any MP4.
+FRAGMENTED_MP4 = {"movflags": "frag_keyframe+delay_moov+default_base_moof", "flush_packets": "1"}
+KEYFRAME_SECONDS = 2.0   # at most this much video is lost when a run is killed
+
+
 class AnnotatedVideoWriter:
     """An MP4 with the input's size, frame rate and timestamps, encoded with H.264
     when this FFmpeg build has an encoder for it, else MPEG-4 Part 2.
+
+    The file is a fragmented MP4 (:data:`FRAGMENTED_MP4`) with a keyframe at least
+    every :data:`KEYFRAME_SECONDS`: if the process dies, the fragments written
+    before still decode.
 
     Frames are converted and encoded on a background thread (FFmpeg runs without
     the GIL), so encoding overlaps the analysis of the next frames; at most
@@ -88,11 +101,12 @@ class AnnotatedVideoWriter:
 
         self.path = Path(path)
         self.codec, pix_fmt, time_base = choose_encoder(width, height, time_base)
-        self.container = av.open(str(self.path), "w")
+        self.container = av.open(str(self.path), "w", format="mp4", options=dict(FRAGMENTED_MP4))
         rate = Fraction(fps).limit_denominator(100_000) if fps else Fraction(25)
         self.stream = self.container.add_stream(self.codec, rate=rate)
         self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, pix_fmt
         self.stream.codec_context.time_base = time_base
+        self.stream.codec_context.gop_size = max(1, int(KEYFRAME_SECONDS * rate))
         if self.codec == "libx264":
             self.stream.codec_context.options = {"preset": "veryfast", "crf": "23"}
         self.time_base = time_base
