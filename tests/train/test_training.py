@@ -14,22 +14,27 @@ def read_metrics(run_dir):
 
 
 def test_tiny_training_run_learns(fer2013_dataset, tmp_path, torch1):
+    import numpy as np
+
     from ferkit.train import TrainConfig, train
 
-    data = fer_subset(fer2013_dataset, {"Training": 200, "PublicTest": 100}, seed=1)
-    # Overfit 200 real faces: no augmentation, no crop (32 px in), no dropout.
+    data = fer_subset(fer2013_dataset, {"Training": 100, "PublicTest": 50}, seed=1)
+    # Memorise 100 real faces: no augmentation, no crop (32 px in), no dropout.
     cfg = TrainConfig(name="overfit", model="fercnn_s", augment="none", image_size=32,
                       input_size=32, drop_rate=0.0, optimizer="adamw", lr=2e-3, weight_decay=0.0,
-                      schedule="constant", warmup_epochs=0, epochs=22, batch_size=16, amp=False,
+                      schedule="constant", warmup_epochs=0, epochs=14, batch_size=16, amp=False,
                       threads=1)
-    result = train(cfg, tmp_path, resume=False, dataset=data, progress=False)
+    result = train(cfg, tmp_path, dataset=data, progress=False)
     rows = read_metrics(tmp_path)
-    assert len(rows) == 22 and result.epochs_run == 22
+    assert len(rows) == 14 and result.epochs_run == 14
     loss = [float(r["train_loss"]) for r in rows]
     acc = [float(r["train_acc"]) for r in rows]
     assert loss[-1] < 0.5 * loss[0]
-    assert max(acc[-3:]) > 0.75         # chance is 1/7; the largest class is ~1/4
+    # Always answering the most frequent class would score this much:
+    majority = np.bincount(data.select_split("Training").targets).max() / 100
+    assert majority < 0.35 and max(acc[-3:]) > majority + 0.4
     assert (tmp_path / "best.ckpt").is_file() and (tmp_path / "last.ckpt").is_file()
+    assert (tmp_path / "curves.png").is_file()
 
 
 def test_resume_continues_the_epoch_count(fer2013_dataset, tmp_path, torch1):

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 # Files that mark a folder as holding a training run (command.json alone does not:
 # it is written before the data is read, so a run that failed to start leaves only it).
+CURVES_EVERY_S = 30.0     # curves.png is redrawn at most this often while training
+
 RUN_FILES = ("config.json", "last.ckpt", "best.ckpt", "metrics.csv", "result.json")
 
 
@@ -347,8 +349,8 @@ def _append_csv(path: Path, row: dict) -> None:
 
 def save_epoch(plan: RunPlan, epoch: int, model, opt, gen, fit: dict, val: dict,
                progress: RunState, wall: float) -> bool:
-    """Append the epoch to metrics.csv, checkpoint it (best.ckpt when it improved), redraw
-    the curves; returns whether validation accuracy improved."""
+    """Append the epoch to metrics.csv and checkpoint it (best.ckpt when it improved);
+    returns whether validation accuracy improved."""
     out = plan.out
     row = {"epoch": epoch + 1, "lr": round(fit["lr"], 6), "train_loss": round(fit["loss"], 5),
            "train_acc": round(fit["acc"], 5), "val_loss": round(val["loss"], 5),
@@ -366,10 +368,15 @@ def save_epoch(plan: RunPlan, epoch: int, model, opt, gen, fit: dict, val: dict,
     if improved:
         save_checkpoint(state, out / "best.ckpt")
     save_checkpoint(state, out / "last.ckpt")
-    plot_curves([read_run(out)], out / "curves.png")
     log.info(f"epoch {epoch + 1}: train loss {row['train_loss']:.3f} acc {row['train_acc']:.3f}"
              f" | val loss {val['loss']:.3f} acc {val['acc']:.4f}{' *' if improved else ''}")
     return improved
+
+
+def draw_curves(out: Path) -> None:
+    """Redraw ``curves.png`` from ``metrics.csv``."""
+    if (out / "metrics.csv").is_file():
+        plot_curves([read_run(out)], out / "curves.png")
 
 
 @dataclass
@@ -385,7 +392,8 @@ class TrainResult:
 
 def finish(plan: RunPlan, progress: RunState, epochs_run: int, wall: float,
            experiment_log: str | Path | None) -> TrainResult:
-    """Write result.json (and the experiment-log row) for a finished run."""
+    """Draw the curves, write result.json (and the experiment-log row) for a finished run."""
+    draw_curves(plan.out)
     best = progress.best
     result = TrainResult(plan.out, plan.out / "best.ckpt", best["acc"], best["loss"],
                          best["epoch"], epochs_run, wall)
@@ -428,7 +436,7 @@ def run_plan(plan: RunPlan, progress: bool = True,
     if plan.resume_state is not None:
         log.info(f"resuming {plan.out} after epoch {state.start_epoch} of {cfg.epochs}")
     steps = max(len(data.x_train) // cfg.batch_size, 1)
-    t0 = time.time()
+    t0 = curves_at = time.time()
     epoch = state.start_epoch - 1
     with progress_bar(progress) as bar:
         task = bar.add_task("train", total=max(cfg.epochs - state.start_epoch, 0) * steps)
@@ -437,6 +445,9 @@ def run_plan(plan: RunPlan, progress: bool = True,
             val = validate(model, data, cfg, device)
             save_epoch(plan, epoch, model, opt, gen, fit, val, state,
                        state.elapsed_before + time.time() - t0)
+            if time.time() - curves_at > CURVES_EVERY_S:
+                draw_curves(plan.out)       # watchable during long runs; always at the end
+                curves_at = time.time()
             if cfg.early_stopping and epoch + 1 - state.best["epoch"] >= cfg.early_stopping:
                 log.info(f"early stopping: no better validation accuracy for "
                          f"{cfg.early_stopping} epochs")
