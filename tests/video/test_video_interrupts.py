@@ -245,3 +245,54 @@ def test_live_without_a_camera_says_one_line(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: camera 0: "), proc.stderr
     assert time.monotonic() - started < 30
     assert not (tmp_path / "out").exists()
+
+
+def test_an_open_abandoned_by_ctrl_c_is_closed_when_it_completes():
+    """Ctrl-C while the worker is still opening: the caller gets KeyboardInterrupt at
+    once; the source that opens later is closed, not leaked."""
+    import _thread
+
+    from ferkit.video.source import open_interruptibly
+
+    release, closed = threading.Event(), threading.Event()
+
+    class Slow:
+        def close(self):
+            closed.set()
+
+    def opener():
+        release.wait(10)
+        return Slow()
+
+    threading.Timer(0.2, _thread.interrupt_main).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        open_interruptibly(opener)
+    assert time.monotonic() - started < 5
+    assert not closed.is_set()
+    release.set()
+    assert closed.wait(5)
+
+
+def test_open_interruptibly_hands_over_the_source_or_its_error():
+    from ferkit.video.source import VideoSourceError, open_interruptibly
+
+    assert open_interruptibly(lambda: 42) == 42
+
+    def fails():
+        raise VideoSourceError("rtsp://x: cannot open stream")
+
+    with pytest.raises(VideoSourceError, match="cannot open stream"):
+        open_interruptibly(fails)
+
+
+def test_a_silent_stream_times_out_with_a_plain_message(monkeypatch):
+    from ferkit.video import source
+
+    monkeypatch.setattr(source, "STREAM_TIMEOUT", 1.0)
+    server = SilentServer()
+    try:
+        with pytest.raises(source.VideoSourceError, match=r"cannot open stream: no answer within 1 s"):
+            source.open_source(f"http://127.0.0.1:{server.port}/live.mp4")
+    finally:
+        server.close()

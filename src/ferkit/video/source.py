@@ -8,6 +8,8 @@ video keeps true times. :class:`Sampler` picks the frames to analyse.
 from __future__ import annotations
 
 import os
+import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -17,6 +19,7 @@ import numpy as np
 
 from ferkit.errors import InputError, UsageError
 
+STREAM_TIMEOUT = 10.0   # seconds a stream may stay silent, opening or reading
 URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 
 
@@ -78,12 +81,12 @@ def is_url(source: str) -> bool:
 def open_source(source: str | int | os.PathLike) -> "FileSource | CameraSource":
     """A frame source for a file path, a URL, a camera index (``0`` or ``"0"``) or a device path."""
     if isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
-        return CameraSource(int(source))
+        return CameraSource(int(source))   # on this thread: some camera APIs bind to it
     text = os.fspath(source)
     if is_url(text):
-        return FileSource(text, live=True)
+        return open_interruptibly(lambda: FileSource(text, live=True))
     if text.startswith("/dev/video"):
-        return FileSource(text, live=True, format="v4l2")
+        return open_interruptibly(lambda: FileSource(text, live=True, format="v4l2"))
     path = Path(text)
     if not path.exists():
         raise VideoSourceError(f"{text}: no such file")
@@ -92,6 +95,62 @@ def open_source(source: str | int | os.PathLike) -> "FileSource | CameraSource":
     if path.stat().st_size == 0:
         raise VideoSourceError(f"{text}: empty file")
     return FileSource(text)
+
+
+def open_interruptibly(opener):
+    """``opener()`` run on a worker thread while this thread waits in short steps, so
+    that Ctrl-C (``KeyboardInterrupt``) ends the wait at once: opening a stream or a
+    camera blocks inside FFmpeg or OpenCV, where Python cannot act on signals, for up
+    to the 10 s open timeout. A source opened after the wait was abandoned is closed
+    by the worker; its error, if any, is raised here."""
+    handoff = _Handoff()
+    worker = threading.Thread(target=handoff.run, args=(opener,), name="ferkit-open", daemon=True)
+    worker.start()
+    try:
+        while not handoff.done.wait(0.05):
+            pass
+    except BaseException:
+        handoff.abandon()
+        raise
+    return handoff.result()
+
+
+class _Handoff:
+    """The outcome of :func:`open_interruptibly`'s worker, handed over under a lock so
+    that a source is either taken by the waiting thread or closed by the worker."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self._value = None
+        self._error: BaseException | None = None
+
+    def run(self, opener) -> None:
+        try:
+            value, error = opener(), None
+        except BaseException as e:  # handed to the waiting thread
+            value, error = None, e
+        with self._lock:
+            if not self._abandoned:
+                self._value, self._error = value, error
+                self.done.set()
+                return
+        if value is not None:
+            value.close()
+
+    def abandon(self) -> None:
+        with self._lock:
+            self._abandoned = True
+            value, self._value = self._value, None
+        if value is not None:
+            value.close()
+
+    def result(self):
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        return self._value
 
 
 def upright(image: np.ndarray, rotation: int) -> np.ndarray:
@@ -109,10 +168,14 @@ class FileSource:
         self.name = source
         self.live = live
         options = {"rtsp_transport": "tcp"} if source.lower().startswith("rtsp") else {}
-        try:  # live sources: give up after 10 s without data, on opening or reading
+        started = time.monotonic()
+        try:  # live sources: give up after STREAM_TIMEOUT s without data, on opening or reading
             self.container = av.open(source, format=format, options=options,
-                                     timeout=(10, 10) if live else None)
+                                     timeout=(STREAM_TIMEOUT, STREAM_TIMEOUT) if live else None)
         except av.error.FFmpegError as e:
+            if live and time.monotonic() - started >= STREAM_TIMEOUT:
+                raise VideoSourceError(f"{source}: cannot open stream: no answer within "
+                                       f"{STREAM_TIMEOUT:g} s") from None
             raise VideoSourceError(_open_message(source, e)) from None
         if not self.container.streams.video:
             kinds = sorted({s.type for s in self.container.streams})
@@ -230,9 +293,14 @@ class CameraSource:
 
         self.name = f"camera {index}"
         self.live = True
-        self.capture = cv2.VideoCapture(index)
+        with _quiet_opencv():   # no backend-by-backend warnings when the camera is missing
+            self.capture = cv2.VideoCapture(index)
         if not self.capture.isOpened():
-            raise VideoSourceError(f"camera {index}: cannot be opened (no such camera, or it is in use)")
+            self.capture.release()
+            hint = ""
+            if sys.platform.startswith("linux") and not any(Path("/dev").glob("video*")):
+                hint = "; this machine has no /dev/video* devices"
+            raise VideoSourceError(f"camera {index}: cannot be opened (no such camera, or it is in use{hint})")
         fps = self.capture.get(cv2.CAP_PROP_FPS) or None
         self._start = time.monotonic()
         self._frames = self._read()
@@ -264,6 +332,21 @@ class CameraSource:
 
     def close(self) -> None:
         self.capture.release()
+
+
+class _quiet_opencv:
+    """OpenCV's own log silenced for a block (it reports every video backend it tries)."""
+
+    def __enter__(self) -> None:
+        import cv2
+
+        self._level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+    def __exit__(self, *exc) -> None:
+        import cv2
+
+        cv2.utils.logging.setLogLevel(self._level)
 
 
 class Sampler:
@@ -298,5 +381,7 @@ def _open_message(source: str, error: Exception) -> str:
     lower = source.lower()
     if is_url(lower):
         return f"{source}: cannot open stream ({error})"
+    if lower.startswith("/dev/video"):
+        return f"{source}: cannot open the camera device: {getattr(error, 'strerror', None) or error}"
     return (f"{source}: not a readable video (not a video file, or truncated/corrupt "
             f"so that its index is missing): {getattr(error, 'strerror', None) or error}")
