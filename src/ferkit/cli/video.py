@@ -261,24 +261,24 @@ def _charts(run, ctrl: _CtrlC) -> bool:
     result = run.result
     if run.out_dir is None:
         return True
-    if ctrl.skip_charts:
-        print_warning("Ctrl-C: charts skipped")
-        return False
     jobs = [(f"timeline_{s.track}.png", lambda p, s=s: plot_timeline(s, result.labels, p))
             for s in result.tracks]
     jobs.append(("overview.png", lambda p: plot_overview(result, p)))
-    path = None
+    path, drawn = None, 0
     try:
         ctrl.charts()
+        if ctrl.skip_charts:   # Ctrl-C while the run was finishing
+            raise KeyboardInterrupt
         for name, draw in jobs:
             path = run.out_dir / name
             draw(path)
             result.outputs[name] = str(path)
+            drawn += 1
         return True
     except KeyboardInterrupt:
         if path is not None and path.name not in result.outputs:
             path.unlink(missing_ok=True)
-        print_warning("Ctrl-C: the remaining charts skipped")
+        print_warning("Ctrl-C: the remaining charts skipped" if drawn else "Ctrl-C: charts skipped")
         return False
     finally:
         ctrl.done()
