@@ -256,23 +256,19 @@ def _charts(run, ctrl: _CtrlC) -> bool:
     """Draw ``timeline_<track>.png`` and ``overview.png`` one by one, each listed in
     ``result.outputs`` once written; Ctrl-C skips the rest (a chart it cut short is
     removed). Returns whether all were drawn."""
-    from ferkit.video.plots import plot_overview, plot_timeline
+    from ferkit.video.plots import chart_jobs
 
     result = run.result
     if run.out_dir is None:
         return True
-    jobs = [(f"timeline_{s.track}.png", lambda p, s=s: plot_timeline(s, result.labels, p))
-            for s in result.tracks]
-    jobs.append(("overview.png", lambda p: plot_overview(result, p)))
     path, drawn = None, 0
     try:
         ctrl.charts()
         if ctrl.skip_charts:   # Ctrl-C while the run was finishing
             raise KeyboardInterrupt
-        for name, draw in jobs:
-            path = run.out_dir / name
+        for path, draw in chart_jobs(result, run.out_dir):
             draw(path)
-            result.outputs[name] = str(path)
+            result.outputs[path.name] = str(path)
             drawn += 1
         return True
     except KeyboardInterrupt:

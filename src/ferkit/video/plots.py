@@ -7,6 +7,8 @@ or pyplot state is involved.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -89,15 +91,19 @@ def _segment_edges(times: np.ndarray, start: float, end: float) -> np.ndarray:
     return np.concatenate([[start], mids, [end]])
 
 
+def chart_jobs(result: VideoResult, out_dir: str | os.PathLike) -> list[tuple[Path, Callable[[Path], None]]]:
+    """Every chart of ``result`` as ``(path, draw)``: a timeline per track, then the overview."""
+    out = Path(out_dir)
+    jobs: list[tuple[Path, Callable[[Path], None]]] = [
+        (out / f"timeline_{s.track}.png", partial(plot_timeline, s, result.labels)) for s in result.tracks]
+    jobs.append((out / "overview.png", partial(plot_overview, result)))
+    return jobs
+
+
 def write_plots(result: VideoResult, out_dir: str | os.PathLike) -> dict[str, str]:
     """All charts of ``result`` into ``out_dir``; returns ``{file name: path}``."""
-    out = Path(out_dir)
     written = {}
-    for s in result.tracks:
-        path = out / f"timeline_{s.track}.png"
-        plot_timeline(s, result.labels, path)
+    for path, draw in chart_jobs(result, out_dir):
+        draw(path)
         written[path.name] = str(path)
-    path = out / "overview.png"
-    plot_overview(result, path)
-    written[path.name] = str(path)
     return written
