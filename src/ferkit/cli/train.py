@@ -7,6 +7,7 @@ evaluating an ONNX model needs only ONNX Runtime.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from ferkit.errors import ConfigError, UsageError
 
 from . import app
 
-console = Console(highlight=False, markup=False)
+# Results are printed verbatim, one line each when piped (no wrapping of long paths).
+console = Console(highlight=False, markup=False, soft_wrap=not sys.stdout.isatty())
 
 # Path-valued options, declared once at module level.
 RUN_OUT = typer.Option(None, "--out", "-o", help="Run folder (default: runs/<config name>).")
@@ -51,7 +53,7 @@ def _load_config(config: str):
             raise ConfigError(f"config not found: {config} (a .json/.yaml file or a packaged "
                               f"config name: {', '.join(_packaged_configs())})")
         path = packaged
-    return TrainConfig.load(path)
+    return TrainConfig.load(path), path
 
 
 @app.command("train")
@@ -75,7 +77,7 @@ def train_command(
     _require_torch()
     from ferkit.train.trainer import train, train_ensemble
 
-    cfg = _load_config(config)
+    cfg, path = _load_config(config)
     overrides = {"epochs": epochs, "model": model, "lr": lr, "batch_size": batch_size,
                  "max_train_samples": max_train_samples, "threads": threads, "seed": seed}
     out = out or Path("runs") / cfg.name
@@ -87,6 +89,10 @@ def train_command(
     if data is not None:
         cfg.data.path = data
         argv += ["--data", data]
+    try:
+        cfg.validate()
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
     command = {"argv": argv, "cwd": str(Path.cwd()),
                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     options = {"resume": resume, "progress": not quiet, "experiment_log": experiment_log,

@@ -70,7 +70,8 @@ def run_identity(cfg: TrainConfig) -> dict:
     every member's architecture (epochs, learning rate and the like may change)."""
     return {"data": asdict(cfg.data), "channels": cfg.channels, "image_size": cfg.image_size,
             "mean/std": (cfg.mean, cfg.std),
-            "architecture": [(m.model, m.input_size, m.drop_rate) for m in cfg.members()]}
+            "architecture": " + ".join(f"{m.model} (input {m.input_size}, dropout {m.drop_rate})"
+                                       for m in cfg.members())}
 
 
 def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:

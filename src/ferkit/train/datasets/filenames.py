@@ -68,7 +68,7 @@ def load_filenames(root: str | os.PathLike, pattern: str | None = None,
         tried = len(unparsed)
         raise DatasetError(
             f"{root}: no image files under it" if not tried else
-            f"{root}: the file-name pattern {rx.pattern!r} matched none of the {tried} image "
+            f"{root}: the file-name pattern '{rx.pattern}' matched none of the {tried} image "
             f"file{'s' if tried > 1 else ''} tried (e.g. {', '.join(unparsed[:3])}); names are "
             "matched whole, without their extension")
     info = {"path": str(root), "pattern": rx.pattern,
