@@ -35,17 +35,30 @@ def print_warning(message: str) -> None:
 
 
 def setup_logging(verbose: bool = False) -> None:
-    """Route ferkit's library logging to standard error through rich, one line a record."""
-    from rich.logging import RichHandler
-
+    """Route ferkit's library logging to standard error, one line a record: through
+    rich on a terminal, as plain ``warning: ...`` lines (never wrapped) elsewhere."""
     logger = logging.getLogger("ferkit")
-    if not any(isinstance(h, RichHandler) for h in logger.handlers):
+    if any(getattr(h, "_ferkit", False) for h in logger.handlers):
+        return
+    if sys.stderr.isatty():
+        from rich.logging import RichHandler
+
         handler = RichHandler(console=err, show_time=False, show_path=False, markup=False,
                               rich_tracebacks=False)
         handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-        logger.propagate = False
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_PlainFormatter())
+    handler._ferkit = True
+    logger.addHandler(handler)
+    logger.propagate = False
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+class _PlainFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage().replace("\n", " ")
+        return text if record.levelno == logging.INFO else f"{record.levelname.lower()}: {text}"
 
 
 class FerkitGroup(TyperGroup):

@@ -459,6 +459,35 @@ class _CalibrationReader:
         return next(self.batches, None)
 
 
+def store_weights_unsigned(path: Path) -> int:
+    """Store the int8 weights of a QDQ graph as uint8 (value + 128, zero point + 128).
+
+    The dequantized weights are identical, but ONNX Runtime then runs u8u8 kernels:
+    its u8s8 kernels on x86 CPUs without VNNI add pairs of products in saturating
+    16-bit registers, which cost the default model 1.8 points of FER2013
+    PrivateTest accuracy on an AVX2-only CPU. Returns the number of weights changed.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    initializers = {i.name: i for i in model.graph.initializer}
+    changed = 0
+    for node in model.graph.node:
+        if node.op_type != "DequantizeLinear" or len(node.input) < 3:
+            continue
+        weight, zero_point = initializers.get(node.input[0]), initializers.get(node.input[2])
+        if weight is None or zero_point is None or weight.data_type != onnx.TensorProto.INT8:
+            continue
+        shifted = numpy_helper.to_array(weight).astype(np.int16) + 128
+        weight.CopyFrom(numpy_helper.from_array(shifted.astype(np.uint8), weight.name))
+        zp = numpy_helper.to_array(zero_point).astype(np.int16) + 128
+        zero_point.CopyFrom(numpy_helper.from_array(zp.astype(np.uint8), zero_point.name))
+        changed += 1
+    onnx.save(model, str(path))
+    return changed
+
+
 def quantize_model(float_path: Path, card: ModelCard, members: list[LoadedCheckpoint], mode: str,
                    calib_part, eval_part, eval_name: str, progress: bool = True,
                    calibration_samples: int = 512) -> Path:
@@ -476,7 +505,8 @@ def quantize_model(float_path: Path, card: ModelCard, members: list[LoadedCheckp
         prepped = Path(tmp) / "prepped.onnx"
         quant_pre_process(str(fp32), str(prepped), skip_symbolic_shape=True)
         if mode == "dynamic":
-            quantize_dynamic(str(prepped), str(out), weight_type=QuantType.QInt8)
+            # uint8 weights: see store_weights_unsigned for why not int8
+            quantize_dynamic(str(prepped), str(out), weight_type=QuantType.QUInt8)
         else:
             rng = np.random.default_rng(cfg.seed)
             idx = rng.choice(len(calib_part), min(calibration_samples, len(calib_part)),
@@ -486,6 +516,7 @@ def quantize_model(float_path: Path, card: ModelCard, members: list[LoadedCheckp
             quantize_static(str(prepped), str(out), _CalibrationReader(x, "input"),
                             weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
                             per_channel=True)
+            store_weights_unsigned(out)
     qcard = copy.deepcopy(card)
     qcard.name = card.name + "-int8"
     qcard.metrics = []
