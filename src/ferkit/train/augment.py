@@ -7,12 +7,14 @@ affine resampling per batch; noise, random erasing and mixup/cutmix follow.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
 
 from ferkit.errors import ConfigError, UnknownNameError
+
+from .config import check_options
 
 
 @dataclass(frozen=True)
@@ -56,11 +58,7 @@ def get_augment(spec: str | dict | AugmentConfig | None) -> AugmentConfig:
         raise ConfigError(f"augment must be a preset name or a mapping, not {spec!r}")
     spec = dict(spec)
     base = get_augment(spec.pop("preset", "default"))
-    known = {f.name for f in fields(AugmentConfig)}
-    unknown = set(spec) - known
-    if unknown:
-        raise ConfigError(f"unknown augment option(s): {', '.join(sorted(unknown))}; "
-                          f"known: {', '.join(sorted(known))}")
+    check_options(AugmentConfig, spec, "augment")
     return replace(base, **spec)
 
 

@@ -9,6 +9,15 @@ from pathlib import Path
 from ferkit.errors import ConfigError
 
 
+def check_options(cls, options: dict, what: str) -> None:
+    """Refuse keys of ``options`` that are not fields of the dataclass ``cls``."""
+    known = {f.name for f in fields(cls)}
+    unknown = set(options) - known
+    if unknown:
+        raise ConfigError(f"unknown {what} option(s): {', '.join(sorted(unknown))}; "
+                          f"known: {', '.join(sorted(known))}")
+
+
 @dataclass
 class DataConfig:
     """Where the training data comes from.
@@ -56,11 +65,7 @@ class DataConfig:
     def from_dict(cls, d: dict) -> DataConfig:
         if not isinstance(d, dict):
             raise ConfigError(f"data must be a mapping of options, not {d!r}")
-        known = {f.name for f in fields(cls)}
-        bad = set(d) - known
-        if bad:
-            raise ConfigError(f"unknown data option(s): {', '.join(sorted(bad))}; "
-                              f"known: {', '.join(sorted(known))}")
+        check_options(cls, d, "data")
         return cls(**d)
 
     def with_clahe(self, clahe: bool) -> DataConfig:
@@ -214,10 +219,7 @@ class TrainConfig:
         if not isinstance(d, dict):
             raise ConfigError(f"a training config is a mapping of options, not {type(d).__name__}")
         d = dict(d)
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+        check_options(cls, d, "training")
         if isinstance(d.get("data"), dict):
             d["data"] = DataConfig.from_dict(d["data"])
         try:

@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ import numpy as np
 from ferkit.errors import ConfigError
 from ferkit.progress import progress_bar
 
+from ..config import check_options
 from .base import cache_dir
 
 NO_FACE_ACTIONS = ("skip", "center")
@@ -56,11 +57,7 @@ class PreprocessOptions:
     def from_dict(cls, d: dict | None, **defaults) -> PreprocessOptions:
         """Options from a config dict; ``defaults`` fill keys the dict leaves out."""
         d = {**defaults, **(d or {})}
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown preprocess option(s): {', '.join(sorted(unknown))}; "
-                             f"known: {', '.join(sorted(known))}")
+        check_options(cls, d, "preprocess")
         return cls(**d)
 
     def cache_key(self) -> str:
