@@ -151,7 +151,10 @@ class ResultWriter:
     def __enter__(self) -> "ResultWriter":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None and self._file is not None:
+            self._file.close()   # a failed or interrupted run keeps its partial file as it is
+            return
         self.close()
 
 
