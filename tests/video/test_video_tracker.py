@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ferkit.results import Detection
-from ferkit.video.tracker import Tracker
+from ferkit.video.tracker import Tracker, min_cost_assignment
 
 FPS = 25.0
 
@@ -91,3 +91,64 @@ def test_end_all_ends_every_track():
 def test_negative_max_gap_is_refused():
     with pytest.raises(ValueError):
         Tracker(max_gap=-1)
+
+
+def test_assignment_is_scipys_on_random_costs():
+    """lap's solver against SciPy's linear_sum_assignment (in the test extra through
+    scikit-image): continuous random costs have one optimum, so the pairs must be the same."""
+    linear_sum_assignment = pytest.importorskip("scipy.optimize").linear_sum_assignment
+    rng = np.random.default_rng(19)
+    for _ in range(2000):
+        rows, cols = rng.integers(1, 9, size=2)
+        cost = rng.random((rows, cols)) * rng.choice([1.0, 3.0, 1000.0])
+        expected = linear_sum_assignment(cost)
+        got = min_cost_assignment(cost)
+        np.testing.assert_array_equal(got[0], expected[0], err_msg=str(cost))
+        np.testing.assert_array_equal(got[1], expected[1], err_msg=str(cost))
+
+
+def test_assignment_cost_is_scipys_with_ties_and_forbidden_pairs():
+    """Integer costs (many ties) and the tracker's forbidden pairs: the optimum may be
+    reached by other pairs than SciPy's, but it is an assignment of min(N, M) pairs
+    with the same total cost."""
+    linear_sum_assignment = pytest.importorskip("scipy.optimize").linear_sum_assignment
+    rng = np.random.default_rng(20)
+    for _ in range(2000):
+        n, m = rng.integers(1, 9, size=2)
+        cost = rng.integers(0, 4, size=(n, m)).astype(float)
+        cost[rng.random((n, m)) < 0.3] = 1e6
+        rows, cols = min_cost_assignment(cost)
+        assert len(rows) == min(n, m)
+        assert len(set(rows.tolist())) == len(rows) and len(set(cols.tolist())) == len(cols)
+        assert list(rows) == sorted(rows)
+        r, c = linear_sum_assignment(cost)
+        assert cost[rows, cols].sum() == pytest.approx(cost[r, c].sum())
+
+
+@pytest.mark.parametrize("shape", [(0, 0), (0, 3), (3, 0)])
+def test_assignment_of_an_empty_matrix_is_empty(shape):
+    rows, cols = min_cost_assignment(np.zeros(shape))
+    assert rows.shape == cols.shape == (0,)
+
+
+def test_assignment_of_wide_and_tall_matrices_takes_the_cheap_pairs():
+    wide = np.array([[5.0, 1.0, 9.0, 7.0], [2.0, 8.0, 9.0, 0.5]])
+    assert [a.tolist() for a in min_cost_assignment(wide)] == [[0, 1], [1, 3]]
+    assert [a.tolist() for a in min_cost_assignment(wide.T)] == [[1, 3], [0, 1]]
+
+
+def test_many_faces_keep_their_ids_when_detections_come_in_any_order():
+    """Twelve faces drifting right, listed in a new order every frame: the assignment,
+    not the order, keeps every face on its track."""
+    rng = np.random.default_rng(3)
+    tracker = Tracker()
+    start = [(80 + 90 * (k % 6), 80 + 120 * (k // 6)) for k in range(12)]
+    ids = None
+    for i in range(10):
+        faces = {k: face(x + 4 * i, y) for k, (x, y) in enumerate(start)}
+        out = tracker.update([faces[k] for k in rng.permutation(12)], i / FPS)
+        face_of_box = {f.box: k for k, f in faces.items()}
+        track_of_face = {face_of_box[d.box]: d.track_id for d in out}
+        ids = ids or track_of_face
+        assert track_of_face == ids
+    assert sorted(ids.values()) == list(range(1, 13))
