@@ -8,13 +8,7 @@
 from __future__ import annotations
 
 import importlib
-from importlib import metadata
 from typing import TYPE_CHECKING
-
-try:
-    __version__ = metadata.version("ferkit")
-except metadata.PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
 
 # Public names and the module each lives in; imported on first use so that
 # `import ferkit.train` or the CLI start without loading every stage.
@@ -33,6 +27,8 @@ _EXPORTS = {
 
 
 if TYPE_CHECKING:  # what IDEs and type checkers see of the lazy names
+    __version__: str
+
     from ferkit.analyzer import Analyzer, AnalyzerOptions
     from ferkit.card import ModelCard
     from ferkit.errors import (
@@ -51,14 +47,28 @@ if TYPE_CHECKING:  # what IDEs and type checkers see of the lazy names
     from ferkit.video import VideoOptions, VideoResult, analyze_video
 
 
+def _version() -> str:
+    # importlib.metadata takes longer to import than the rest of `import ferkit`:
+    # the version is read when first asked for.
+    from importlib import metadata
+
+    try:
+        return metadata.version("ferkit")
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
 def __getattr__(name: str):
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
+    if name == "__version__":
+        globals()["__version__"] = version = _version()
+        return version
     raise AttributeError(f"module 'ferkit' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(_EXPORTS) | {"__version__"})
 
 
 _default_analyzer = None

@@ -1,5 +1,9 @@
 """What every ``ferkit`` command shares: the error console, the error boundary,
-logging set-up, and options declared once."""
+logging set-up, and options declared once.
+
+Importing this module (and so starting ``ferkit``) loads typer and nothing of
+ferkit's inference stack; rich is imported when something is first printed.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,33 @@ import os
 import sys
 
 import typer
-from rich.console import Console
+from typer._click.exceptions import ClickException  # typer vendors click; its usage errors derive from this
 from typer.core import TyperGroup
-from typer.exceptions import TyperException
 
 from ferkit.errors import FerkitError
 
-# Error lines are printed verbatim (no markup, no highlighting) and are not
-# wrapped when standard error is not a terminal, so logs and pipes get one line.
-err = Console(stderr=True, markup=False, highlight=False, soft_wrap=not sys.stderr.isatty())
-
 EXIT_INTERRUPTED = 130
+
+_err_console = None
+
+
+def err_console():
+    """The console for standard error. Error lines are printed verbatim (no markup,
+    no highlighting) and are not wrapped when standard error is not a terminal, so
+    logs and pipes get one line. Made on first use: rich is not imported at start-up."""
+    global _err_console
+    if _err_console is None:
+        from rich.console import Console
+
+        _err_console = Console(stderr=True, markup=False, highlight=False,
+                               soft_wrap=not sys.stderr.isatty())
+    return _err_console
+
+
+def __getattr__(name: str):
+    if name == "err":  # ``from ._common import err``: the same console, made on first use
+        return err_console()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def print_error(message: str, kind: str = "error") -> None:
@@ -27,7 +47,7 @@ def print_error(message: str, kind: str = "error") -> None:
 
     line = Text(f"{kind}: ", style="bold red" if kind == "error" else "bold yellow")
     line.append(str(message))
-    err.print(line, soft_wrap=True)
+    err_console().print(line, soft_wrap=True)
 
 
 def print_warning(message: str) -> None:
@@ -43,7 +63,7 @@ def setup_logging(verbose: bool = False) -> None:
     if sys.stderr.isatty():
         from rich.logging import RichHandler
 
-        handler = RichHandler(console=err, show_time=False, show_path=False, markup=False,
+        handler = RichHandler(console=err_console(), show_time=False, show_path=False, markup=False,
                               rich_tracebacks=False)
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
@@ -82,7 +102,7 @@ class FerkitGroup(TyperGroup):
         setup_logging()
         try:
             return super().invoke(ctx)
-        except (TyperException, typer.Exit, typer.Abort):  # usage errors and exits: typer's own
+        except (ClickException, typer.Exit, typer.Abort):  # usage errors and exits: typer's own
             raise
         except FerkitError as e:
             if os.environ.get("FERKIT_DEBUG"):
@@ -120,3 +140,20 @@ def analyzer_options(detector: str, model: str, margin, min_face_size, detect_si
     given = {"detector": detector, "model": model, "margin": margin, "min_face_size": min_face_size,
              "detect_size": detect_size, "threads": threads}
     return AnalyzerOptions(**{k: v for k, v in given.items() if v is not None})
+
+
+def check_names(detector: str | None, model: str | None) -> None:
+    """Refuse an unknown ``--detector`` or ``--model`` (exit 2) before the detector
+    and the model load. The model check reads the model card only; the detector
+    check is made only when ``--detector`` is given, as :mod:`ferkit.detect` loads
+    OpenCV."""
+    from ferkit.models import resolve_model
+
+    if model is not None:
+        resolve_model(model)
+    if detector is not None:
+        from ferkit.detect import list_detectors
+        from ferkit.errors import UnknownNameError
+
+        if detector.lower() not in list_detectors():
+            raise UnknownNameError(f"unknown detector {detector!r}; known: {', '.join(list_detectors())}")

@@ -1,16 +1,17 @@
-"""``ferkit analyze``, ``ferkit models`` and ``ferkit --version``."""
+"""``ferkit analyze``, ``ferkit models`` and ``ferkit --version``.
+
+Options are checked before the inference stack (OpenCV, ONNX Runtime) is
+imported, so a usage error is said at once.
+"""
 
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
-
-from ferkit.progress import progress_bar
 
 from . import app
 from ._common import (
@@ -22,10 +23,20 @@ from ._common import (
     QUIET,
     THREADS,
     analyzer_options,
-    err,
+    check_names,
+    err_console,
     print_error,
     print_warning,
 )
+
+
+class OutputFormat(str, Enum):
+    """``--format``: the names :data:`ferkit.writers.FORMATS` lists (repeated here
+    so that the choice is checked without importing the writers and numpy)."""
+
+    jsonl = "jsonl"
+    json = "json"
+    csv = "csv"
 
 
 def _version(value: bool) -> None:
@@ -46,7 +57,7 @@ def root(version: bool = typer.Option(False, "--version", callback=_version, is_
 def analyze(
     paths: list[Path] = typer.Argument(..., help="Image files, folders (searched recursively) or glob patterns."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write results here (default: standard output)."),
-    fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl (one object per image), json or csv (one row per face)."),
+    fmt: OutputFormat = typer.Option(OutputFormat.jsonl, "--format", "-f", help="jsonl (one object per image), json (one array) or csv (one row per face)."),
     annotate: Optional[Path] = typer.Option(None, "--annotate", help="Save annotated copies of the images in this folder."),
     save_crops: Optional[Path] = typer.Option(None, "--save-crops", help="Save each face's aligned crop in this folder."),
     detector: Optional[str] = DETECTOR, model: Optional[str] = MODEL, min_face_size: Optional[int] = MIN_FACE_SIZE,
@@ -55,13 +66,14 @@ def analyze(
     threads: int = THREADS, quiet: bool = QUIET,
 ) -> None:
     """Find every face in images and say its expression."""
+    check_names(detector, model)
     from ferkit.analyzer import Analyzer
     from ferkit.inputs import expand_inputs
+    from ferkit.progress import progress_bar
     from ferkit.results import ImageResult
-    from ferkit.writers import FORMATS, ResultWriter, prepare_folder
+    from ferkit.writers import ResultWriter, prepare_folder
 
-    if fmt not in FORMATS:
-        raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}", param_hint="--format")
+    err = err_console()
     options = analyzer_options(detector, model, margin, min_face_size, detect_size, threads)
     analyzer = Analyzer.from_options(options, keep_crops=save_crops is not None)
     for folder, flag in ((annotate, "--annotate"), (save_crops, "--save-crops")):
@@ -72,7 +84,7 @@ def analyze(
         print_warning(notice)
 
     n_faces = n_failed = 0
-    with ResultWriter(out, fmt, analyzer.labels) as writer:
+    with ResultWriter(out, fmt.value, analyzer.labels) as writer:
         for problem in scan.problems:
             writer.write(ImageResult(problem.name, error=problem.message, labels=analyzer.labels))
             print_error(problem.message)
@@ -112,6 +124,9 @@ def _save_pictures(result, stem: str, annotate: Path | None, save_crops: Path | 
 @app.command()
 def models(as_json: bool = typer.Option(False, "--json", help="Print the model cards as JSON.")) -> None:
     """List the packaged models with their cards."""
+    from rich.console import Console
+    from rich.table import Table
+
     from ferkit.card import ModelCard, card_path_for
     from ferkit.models import DEFAULT_MODEL, packaged_models
 

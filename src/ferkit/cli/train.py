@@ -2,24 +2,30 @@
 
 Training, checkpoints and export need PyTorch (``pip install 'ferkit[train]'``);
 it is imported inside the commands, so inference-only installs still start, and
-evaluating an ONNX model needs only ONNX Runtime.
+evaluating an ONNX model needs only ONNX Runtime. Nothing heavy (torch, ONNX
+Runtime, rich) is imported when ``ferkit`` starts.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from enum import Enum
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from ferkit.errors import ConfigError, UsageError
 
 from . import app
 
-# Results are printed verbatim, one line each when piped (no wrapping of long paths).
-console = Console(highlight=False, markup=False, soft_wrap=not sys.stdout.isatty())
+
+def _console():
+    """Standard output for results: printed verbatim, one line each when piped (no
+    wrapping of long paths)."""
+    from rich.console import Console
+
+    return Console(highlight=False, markup=False, soft_wrap=not sys.stdout.isatty())
 
 # Path-valued options, declared once at module level.
 RUN_OUT = typer.Option(None, "--out", "-o", help="Run folder (default: runs/<config name>).")
@@ -31,12 +37,33 @@ RUNS = typer.Argument(..., help="Run folders written by ferkit train (ensemble f
 CURVES_OUT = typer.Option(None, "--out", "-o", help="Also draw the runs' loss and accuracy curves into this PNG.")
 
 
+class QuantizeMode(str, Enum):
+    """``export --quantize``: :data:`ferkit.train.export.QUANTIZE_MODES`, repeated here
+    so that the choice is checked before PyTorch loads."""
+
+    static = "static"
+    dynamic = "dynamic"
+
+
+class WeightFormat(str, Enum):
+    """``export --weights``: :data:`ferkit.train.export.WEIGHT_FORMATS` (see :class:`QuantizeMode`)."""
+
+    float16 = "float16"
+    float32 = "float32"
+
+
 def _require_torch() -> None:
+    """Refuse the command when PyTorch is not installed; looks for it without importing it
+    (that takes seconds), so call it after the cheap checks and before the work."""
+    from importlib.util import find_spec
+
     try:
-        import torch  # noqa: F401
-    except ImportError:
+        found = find_spec("torch") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
         raise UsageError("this command needs PyTorch, which is not installed: "
-                         "pip install 'ferkit[train]'") from None
+                         "pip install 'ferkit[train]'")
 
 
 def _packaged_configs() -> list[str]:
@@ -72,11 +99,9 @@ def train_command(
     experiment_log: Path | None = EXPERIMENT_LOG,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Train an expression model (or each member of an ensemble config) from a config;
-    checkpoints every epoch; --resume continues a run."""
-    _require_torch()
-    from ferkit.train.trainer import train, train_ensemble
+    """Train an expression model (or each member of an ensemble config) from a config.
 
+    A checkpoint is written every epoch; --resume continues a run."""
     cfg, path = _load_config(config)
     overrides = {"epochs": epochs, "model": model, "lr": lr, "batch_size": batch_size,
                  "max_train_samples": max_train_samples, "threads": threads, "seed": seed}
@@ -93,12 +118,16 @@ def train_command(
         cfg.validate()
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
+    _require_torch()
+    from ferkit.train.trainer import train, train_ensemble
+
     command = {"argv": argv, "cwd": str(Path.cwd()),
                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     options = {"resume": resume, "progress": not quiet, "experiment_log": experiment_log,
                "command": command}
     results = (train_ensemble(cfg, out, **options) if cfg.ensemble
                else [train(cfg, out, **options)])
+    console = _console()
     for result in results:
         console.print(f"best validation accuracy {result.best_val_accuracy:.4f} at epoch "
                       f"{result.best_epoch} of {result.epochs_run}; checkpoint "
@@ -125,10 +154,11 @@ def evaluate_command(
 ) -> None:
     """Accuracy, per-class precision/recall/F1, macro-F1, confusion matrix and calibration (ECE)."""
     from ferkit.train.config import TTA_MODES
-    from ferkit.train.evaluate import data_config_for, evaluate_onnx, load_onnx_model
 
     if tta is not None and tta not in TTA_MODES:
         raise typer.BadParameter(f"must be one of {', '.join(TTA_MODES)}", param_hint="--tta")
+    from ferkit.train.evaluate import data_config_for, evaluate_onnx, load_onnx_model
+
     data_cfg = None
     if data is not None:
         pre = {"detector": detector} if detector else None
@@ -148,6 +178,7 @@ def evaluate_command(
             raise typer.BadParameter(f"this ONNX model's graph does TTA {baked!r}; "
                                      "--tta applies to checkpoints", param_hint="--tta")
         report = evaluate_onnx(clf, data_cfg, split, out_dir=out, progress=not quiet)
+    console = _console()
     console.print(report.table())
     if out is not None:
         console.print(f"report: {out / 'report.json'}; plots: {out / 'confusion.png'}, "
@@ -159,30 +190,29 @@ def export_command(
     checkpoints: list[Path] = CHECKPOINTS,
     out: Path = EXPORT_OUT,
     calibrate: bool = typer.Option(True, "--calibrate/--no-calibrate", help="Fit the softmax temperature on the validation split."),
-    quantize: str | None = typer.Option(None, "--quantize", help="Also write an int8 copy: static or dynamic (accuracy measured)."),
+    quantize: QuantizeMode | None = typer.Option(None, "--quantize", help="Also write an int8 copy: static or dynamic (accuracy measured)."),
     flip: bool = typer.Option(True, "--flip/--no-flip", help="Average the mirrored view inside the graph (as validation did)."),
-    weights: str = typer.Option("float16", "--weights", help="Store weights as float16 (half the size) or float32."),
+    weights: WeightFormat = typer.Option(WeightFormat.float16, "--weights", help="Store weights as float16 (half the size) or float32."),
     name: str | None = typer.Option(None, "--name", help="Model name in the card (default: the file name)."),
     data: str | None = typer.Option(None, "--data", help="Override data.path of the checkpoint's config (for calibration and metrics)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
-    """Export a checkpoint (or an ensemble of them) to ONNX with its model card (measured
-    metrics, temperature, provenance)."""
+    """Export a checkpoint (or an ensemble of them) to ONNX with its model card.
+
+    The card holds the measured metrics, the softmax temperature and the provenance."""
     _require_torch()
     from ferkit.train.checkpoint import find_checkpoints, load_checkpoint
-    from ferkit.train.export import QUANTIZE_MODES, WEIGHT_FORMATS, export_onnx
+    from ferkit.train.export import export_onnx
 
-    if quantize is not None and quantize not in QUANTIZE_MODES:
-        raise typer.BadParameter(f"must be one of {', '.join(QUANTIZE_MODES)}", param_hint="--quantize")
-    if weights not in WEIGHT_FORMATS:
-        raise typer.BadParameter(f"must be one of {', '.join(WEIGHT_FORMATS)}", param_hint="--weights")
+    quantize = quantize.value if quantize is not None else None
     members = [load_checkpoint(c) for path in checkpoints for c in find_checkpoints(path)]
     if data is not None:
         for ck in members:
             ck.config.data.path = data
-    result = export_onnx(members, out, name=name, flip_tta=flip, weights=weights,
+    result = export_onnx(members, out, name=name, flip_tta=flip, weights=weights.value,
                          calibrate=calibrate, quantize=quantize, progress=not quiet)
     card = result.card
+    console = _console()
     console.print(f"wrote {result.onnx_path} ({result.onnx_path.stat().st_size / 1e6:.1f} MB) and "
                   f"its card; parity with torch {result.parity_max_abs_diff:.1e}; "
                   f"temperature {card.temperature:.3f}")
@@ -203,6 +233,7 @@ def compare_command(
     from ferkit.train.compare import compare_table, plot_curves, read_run, run_folders
 
     summaries = [read_run(p) for p in run_folders(runs)]
+    console = _console()
     console.print(compare_table(summaries))
     if out is not None:
         console.print(f"curves: {plot_curves(summaries, out)}")
