@@ -89,13 +89,18 @@ def live(
     q or Esc in the window, or Ctrl-C, ends; the summaries are written either way.
     """
     window = _has_display()
+    no_gui = window and not _opencv_has_gui()   # opencv-python-headless: no windows
+    window = window and not no_gui
     if not window and out is None:
         out = Path(f"ferkit-live-{time.strftime('%Y%m%d-%H%M%S')}")
     options = _video_options(every, fps, detect_every, smoothing, False, min_track_frames,
                              max_gap, cut_threshold, annotate=not window, plots=False)
     run = _start(source, out, options,
                  analyzer_options(detector, model, margin, min_face_size, detect_size, threads))
-    if not window and not quiet:
+    if no_gui:
+        print_warning(f"OpenCV here has no window support, so the stream goes to {out / 'annotated.mp4'}; "
+                      f"{OPENCV_WINDOW_HINT}")
+    elif not window and not quiet:
         err.print(f"no display: writing the annotated stream to {out / 'annotated.mp4'}; Ctrl-C ends")
     _finish_run(run, _show if window else _drive, charts=True, quiet=quiet)
 
@@ -190,7 +195,10 @@ def _show(run, ctrl: "_CtrlC", quiet: bool) -> None:
     finally:
         ctrl.finishing()
         run.close()
-        cv2.destroyAllWindows()
+        try:
+            cv2.destroyAllWindows()
+        except cv2.error:   # a build without windows raises here too
+            pass
 
 
 class _CtrlC:
@@ -304,6 +312,22 @@ def _report(result, quiet: bool) -> None:
     if written:
         folder = next(iter(written.values())).parent
         err.print(f"results in {folder}: {', '.join(sorted(written))}")
+
+
+OPENCV_WINDOW_HINT = ("ferkit installs opencv-python-headless; for a live window: "
+                      "pip uninstall opencv-python-headless && pip install opencv-python")
+
+
+def _opencv_has_gui() -> bool:
+    """Whether this OpenCV build can open windows: its build information says ``GUI: NONE``
+    when it cannot (opencv-python-headless); when it does not say, assume it can."""
+    import cv2
+
+    for line in cv2.getBuildInformation().splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "GUI":
+            return value.strip().upper() != "NONE"
+    return True
 
 
 def _has_display() -> bool:
