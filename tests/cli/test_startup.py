@@ -31,8 +31,8 @@ print(json.dumps({"code": code, "heavy": heavy}), file=sys.__stdout__)
 """
 
 
-def _run_cli(args: list[str], cwd) -> dict:
-    proc = subprocess.run([sys.executable, "-c", WRAPPER, json.dumps(args), json.dumps(HEAVY)],
+def _run_cli(args: list[str], cwd, watch=HEAVY) -> dict:
+    proc = subprocess.run([sys.executable, "-c", WRAPPER, json.dumps(args), json.dumps(watch)],
                           capture_output=True, text=True, cwd=cwd, timeout=120)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -81,6 +81,17 @@ def test_unknown_detector_is_refused_before_the_models_load(tmp_path):
     result = _run_cli(["analyze", "x.jpg", "--detector", "nosuch"], tmp_path)
     assert result["code"] == 2 and "unknown detector" in result["stderr"], result["stderr"]
     assert "onnxruntime" not in result["heavy"] and "torch" not in result["heavy"]
+
+
+def test_version_is_read_without_importlib_metadata(tmp_path):
+    from importlib import metadata
+
+    import ferkit
+
+    result = _run_cli(["--version"], tmp_path, watch=["importlib.metadata"])
+    assert result["code"] == 0 and result["heavy"] == []
+    assert result["stderr"].strip() == f"ferkit {metadata.version('ferkit')}"
+    assert ferkit._version() == metadata.version("ferkit")
 
 
 def test_format_error_names_the_choices(tmp_path):
