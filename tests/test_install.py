@@ -1,5 +1,5 @@
-"""What the base install leaves out: ferkit without SciPy and matplotlib, and an OpenCV
-build without windows (opencv-python-headless, the base dependency) under ``ferkit live``."""
+"""What the base install leaves out: ferkit without SciPy and matplotlib (``ferkit[plots]``),
+and ``ferkit live`` on an OpenCV build without windows."""
 
 from __future__ import annotations
 
@@ -104,8 +104,9 @@ def test_window_support_matches_the_installed_opencv_package():
 
 def test_live_with_a_display_but_no_window_support_writes_the_stream_and_says_how(
         clip, tmp_path, monkeypatch):
-    """On opencv-python-headless (simulated: no windows, GUI NONE) ``ferkit live`` with a
-    display writes annotated.mp4 and names the package that opens a window."""
+    """On an OpenCV build without windows (simulated: GUI NONE, as opencv-python-headless,
+    which another package may install over ferkit's opencv-python), ``ferkit live`` with a
+    display writes annotated.mp4 and says how to get the build with windows back."""
     def no_window(*args, **kwargs):
         raise cv2.error("The function is not implemented (simulated opencv-python-headless)")
 
@@ -117,6 +118,6 @@ def test_live_with_a_display_but_no_window_support_writes_the_stream_and_says_ho
     code, output = run_cli("live", clip, "--out", out, "--quiet")
     assert code == 0, output
     assert "no window support" in output
-    assert "pip uninstall opencv-python-headless && pip install opencv-python" in output
+    assert "pip install --force-reinstall --no-deps opencv-python" in output
     assert decoded_frames(out / "annotated.mp4") == CLIP_FRAMES
     assert json.loads((out / "tracks.json").read_text())["tracks"]

@@ -314,8 +314,10 @@ def _report(result, quiet: bool) -> None:
         err.print(f"results in {folder}: {', '.join(sorted(written))}")
 
 
-OPENCV_WINDOW_HINT = ("ferkit installs opencv-python-headless; for a live window: "
-                      "pip uninstall opencv-python-headless && pip install opencv-python")
+# opencv-python-headless, when installed after opencv-python (another package may bring
+# it), overwrites the shared cv2 files with its build without windows.
+OPENCV_WINDOW_HINT = ("for a live window, reinstall OpenCV's build with windows: "
+                      "pip install --force-reinstall --no-deps opencv-python")
 
 
 def _opencv_has_gui() -> bool:
