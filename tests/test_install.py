@@ -121,3 +121,41 @@ def test_live_with_a_display_but_no_window_support_writes_the_stream_and_says_ho
     assert "pip install --force-reinstall --no-deps opencv-python" in output
     assert decoded_frames(out / "annotated.mp4") == CLIP_FRAMES
     assert json.loads((out / "tracks.json").read_text())["tracks"]
+
+
+def block_matplotlib(monkeypatch):
+    """Make ``import matplotlib`` (and its sub-modules) fail, as in the base install."""
+    for name in [m for m in sys.modules if m.split(".")[0] == "matplotlib"] + ["matplotlib"]:
+        monkeypatch.setitem(sys.modules, name, None)
+
+
+def test_video_without_matplotlib_writes_everything_but_the_charts_with_a_notice(clip, tmp_path, monkeypatch):
+    block_matplotlib(monkeypatch)
+    code, output = run_cli("video", clip, "--out", tmp_path, "--quiet")
+    assert code == 0, output
+    assert "charts skipped: they need matplotlib (pip install 'ferkit[plots]')" in output
+    assert output.count("ferkit[plots]") == 1
+    for name in ("frames.csv", "tracks.json", "tracks.csv", "annotated.mp4"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert json.loads((tmp_path / "tracks.json").read_text())["tracks"]
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_video_with_matplotlib_draws_the_charts(clip, tmp_path):
+    code, output = run_cli("video", clip, "--out", tmp_path, "--quiet")
+    assert code == 0, output
+    assert "ferkit[plots]" not in output
+    tracks = json.loads((tmp_path / "tracks.json").read_text())["tracks"]
+    assert tracks
+    for name in ["overview.png"] + [f"timeline_{t['track']}.png" for t in tracks]:
+        assert (tmp_path / name).stat().st_size > 0, name
+
+
+def test_analyze_video_without_matplotlib_lists_no_charts(clip, tmp_path, monkeypatch):
+    from ferkit.video import analyze_video
+
+    block_matplotlib(monkeypatch)
+    result = analyze_video(clip, out_dir=tmp_path).collect()
+    assert result.tracks and "tracks.json" in result.outputs
+    assert not [name for name in result.outputs if name.endswith(".png")]
+    assert not list(tmp_path.glob("*.png"))

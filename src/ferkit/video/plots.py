@@ -6,6 +6,7 @@ or pyplot state is involved.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from functools import partial
@@ -91,8 +92,24 @@ def _segment_edges(times: np.ndarray, start: float, end: float) -> np.ndarray:
     return np.concatenate([[start], mids, [end]])
 
 
+log = logging.getLogger(__name__)
+NO_MATPLOTLIB = "charts skipped: they need matplotlib (pip install 'ferkit[plots]')"
+
+
+def have_matplotlib() -> bool:
+    """Whether matplotlib can be imported (it comes with ``ferkit[plots]``, not the base install)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def chart_jobs(result: VideoResult, out_dir: str | os.PathLike) -> list[tuple[Path, Callable[[Path], None]]]:
     """Every chart of ``result`` as ``(path, draw)``: a timeline per track, then the overview."""
+    if not have_matplotlib():   # the base install: one notice, no charts
+        log.warning(NO_MATPLOTLIB)
+        return []
     out = Path(out_dir)
     jobs: list[tuple[Path, Callable[[Path], None]]] = [
         (out / f"timeline_{s.track}.png", partial(plot_timeline, s, result.labels)) for s in result.tracks]
