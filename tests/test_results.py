@@ -119,3 +119,13 @@ def test_classified_face_takes_everything_from_its_detection():
     face = Face.classified(detection, LABELS, np.array(P2))
     assert (face.box, face.score, face.track_id, face.label) == ((1.0, 2.0, 3.0, 4.0), 0.5, 7, "angry")
     assert math.isclose(sum(face.probabilities.values()), 1.0)
+
+
+def test_without_pandas_the_error_names_the_extra(monkeypatch):
+    import sys
+
+    from ferkit.errors import UsageError
+
+    monkeypatch.setitem(sys.modules, "pandas", None)   # makes `import pandas` fail
+    with pytest.raises(UsageError, match=r"pip install 'ferkit\[dataframe\]'"):
+        to_dataframe(image_results())

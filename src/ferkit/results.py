@@ -222,15 +222,14 @@ def to_dataframe(results: ImageResult | Iterable[ImageResult], labels: list[str]
     Columns are the same whatever the data: ``file frame time track face x y w h
     score detected label p_<class>... error``, one ``p_`` column per class of the
     model's label set (``labels``, else the results' own), numeric dtypes with
-    missing values as ``<NA>``/``NaN``. Needs pandas (``pip install 'ferkit[test]'``
-    or ``pip install pandas``).
+    missing values as ``<NA>``/``NaN``. Needs pandas: ``pip install 'ferkit[dataframe]'``.
     """
     try:
         import pandas as pd
     except ImportError:
         from ferkit.errors import UsageError
 
-        raise UsageError("to_dataframe needs pandas: pip install pandas") from None
+        raise UsageError("to_dataframe needs pandas: pip install 'ferkit[dataframe]'") from None
     if isinstance(results, ImageResult):
         results = [results]
     results = list(results)
