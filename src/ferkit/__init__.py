@@ -48,31 +48,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see of the lazy names
 
 
 def _version() -> str:
-    """The installed distribution's version, read from its ``METADATA`` the way
-    :func:`importlib.metadata.version` finds it (first match on ``sys.path``):
-    importing importlib.metadata takes longer than the rest of ``ferkit --version``,
-    so it is only the fallback."""
-    import os
-    import sys
-
-    for entry in sys.path:
-        folder = entry or "."
-        try:
-            with os.scandir(folder) as found:
-                names = sorted(e.name for e in found
-                               if e.name.startswith("ferkit-") and e.name.endswith(".dist-info"))
-        except OSError:  # not a folder (a zip file) or unreadable
-            continue
-        for name in names:
-            try:
-                with open(os.path.join(folder, name, "METADATA"), encoding="utf-8") as f:
-                    for line in f:
-                        if line.startswith("Version:"):
-                            return line.split(":", 1)[1].strip()
-                        if not line.strip():  # end of the headers
-                            break
-            except OSError:
-                continue
+    """The installed distribution's version (looked up on first use of ``__version__``)."""
     from importlib import metadata
 
     try:
