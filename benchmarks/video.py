@@ -1,6 +1,6 @@
 """Video pipeline speed and memory on this machine.
 
-    python benchmarks/video.py [--threads N] [--seconds S] [--minutes M] [--every N]
+    python benchmarks/video.py [--threads N] [--seconds S] [--minutes M] [--every N] [--charts-only]
 
 Renders test clips from the real Pexels clip (one face; ../shared/data/videos)
 letterboxed to 640x480 and 1280x720, and prints end-to-end frames per second
@@ -8,12 +8,20 @@ with the detector on every frame and on every 5th, at the detector's default
 input size and at ``--detect-size`` (320), both for the analysis alone
 (iterating ``analyze_video`` without an output folder) and with every output
 (frames.csv, annotated.mp4, tracks, charts), with the time per frame spent in
-each stage. ``fps`` is the streaming rate (open to last frame); ``finish`` the
-one-off seconds after it (summaries, charts, closing files). ``decode`` is
+each stage. ``fps`` is the streaming rate (open to last frame); ``files`` the
+one-off seconds after it (summaries, closing files), ``charts`` the seconds the
+timelines and the overview then take. ``decode`` is
 timed separately on the same clip; FFmpeg decodes in its own threads, so
 ``rest`` (tracking, cut detection, CSV, drawing, encoding) can come out
 slightly negative when decoding overlaps inference. Then renders a long low-resolution video (``--minutes``, default
 10) and reports resident memory through its analysis, to show it stays flat.
+
+Charts: the Hamilton clip (several people, about 17 tracks at 3 fps with
+``min_track_frames=1``) is analysed once and each of its charts drawn as ferkit
+draws them now (one timeline figure laid out once and redrawn per track, one
+render per PNG, light compression) and as it drew them before (a new
+constrained-layout figure per chart, saved with ``savefig``: two renders, a
+rectangle per bar; the ``*_before`` functions below reproduce that).
 """
 
 from __future__ import annotations
@@ -34,10 +42,13 @@ from rich.table import Table
 from ferkit.analyzer import Analyzer
 from ferkit.detect import create_detector
 from ferkit.video import analyze_video
+from ferkit.video.plots import _rgb, _segment_edges, chart_jobs, write_plots
 from ferkit.video.source import open_source
 
 REPO = Path(__file__).resolve().parents[1]
-CLIP = REPO.parent / "shared" / "data" / "videos" / "pyfeat_WolfgangLanger_Pexels.mp4"
+VIDEOS = REPO.parent / "shared" / "data" / "videos"
+CLIP = VIDEOS / "pyfeat_WolfgangLanger_Pexels.mp4"
+CROWD = VIDEOS / "facerec_short_hamilton_clip.mp4"
 
 
 class TimedAnalyzer:
@@ -101,17 +112,97 @@ def decode_seconds(path: Path) -> float:
 
 def speed(path: Path, analyzer: Analyzer, detect_every: int, out_dir: Path | None) -> dict:
     """Frames per second while streaming (opening the video to the last frame's result),
-    and the seconds the run then takes to finish (summaries, charts, closing files)."""
+    the seconds the run then takes to complete its files (summaries, closing files),
+    and the seconds its charts take."""
     timed = TimedAnalyzer(analyzer)
     start = time.perf_counter()
-    run = analyze_video(path, analyzer=timed, detect_every=detect_every, out_dir=out_dir)
+    run = analyze_video(path, analyzer=timed, detect_every=detect_every, out_dir=out_dir, plots=False)
     for _ in run:
         last = time.perf_counter()
-    finish = time.perf_counter() - last
+    files = time.perf_counter() - last
+    charts = 0.0
+    if out_dir is not None:
+        t = time.perf_counter()
+        write_plots(run.result, out_dir)
+        charts = time.perf_counter() - t
     n = run.result.frames_analysed
     seconds = last - start
-    return {"fps": n / seconds, "ms": 1000 * seconds / n, "finish": finish,
+    return {"fps": n / seconds, "ms": 1000 * seconds / n, "files": files, "charts": charts,
             "detect": 1000 * timed.seconds["detect"] / n, "classify": 1000 * timed.seconds["classify"] / n}
+
+
+def timeline_before(summary, labels, path) -> None:
+    """A timeline as ferkit drew it before: a new constrained-layout figure, ``savefig``."""
+    from matplotlib.figure import Figure
+
+    times, probs = summary.timeline.times, summary.timeline.probabilities
+    fig = Figure(figsize=(8, 3.2), dpi=110, layout="constrained")
+    ax = fig.add_subplot()
+    marker = "o" if len(times) < 3 else None
+    for k, label in enumerate(labels):
+        ax.plot(times, probs[:, k], color=_rgb(label), lw=1.6, marker=marker, ms=3,
+                label=f"{label} {summary.mean[label]:.2f}")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("probability")
+    ax.set_title(f"track {summary.track}: {summary.dominant} ({summary.start_time:.1f}-"
+                 f"{summary.end_time:.1f} s, {summary.frames} frames)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, title="mean", title_fontsize=8)
+    fig.savefig(path)
+
+
+def overview_before(result, path) -> None:
+    """The overview as ferkit drew it before: a row 0.45 inch high per track however
+    many, ``broken_barh`` per track and a ``barh`` per class per track, ``savefig``."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    tracks, labels = result.tracks, result.labels
+    rows = max(len(tracks), 1)
+    fig = Figure(figsize=(10, 2.2 + 0.45 * rows), dpi=110, layout="constrained")
+    time_ax, share_ax = fig.subplots(1, 2, width_ratios=(3, 1), sharey=True)
+    for row, s in enumerate(tracks):
+        edges = _segment_edges(s.timeline.times, s.start_time, s.end_time)
+        top = s.timeline.probabilities.argmax(1)
+        time_ax.broken_barh([(a, b - a) for a, b in zip(edges[:-1], edges[1:])], (row - 0.35, 0.7),
+                            facecolors=[_rgb(labels[k]) for k in top])
+        left = 0.0
+        for label in labels:
+            share_ax.barh(row, s.share[label], left=left, color=_rgb(label), height=0.7)
+            left += s.share[label]
+    time_ax.set_yticks(range(len(tracks)), [f"#{s.track}" for s in tracks])
+    time_ax.set_ylim(rows - 0.5, -0.5)
+    time_ax.set_xlim(0, result.info.duration or max((s.end_time for s in tracks), default=1.0))
+    time_ax.set_xlabel("time (s)")
+    time_ax.set_title(f"{Path(result.source).name}: top expression per track over time")
+    share_ax.set_xlim(0, 1)
+    share_ax.set_title("expression share")
+    fig.legend(handles=[Patch(color=_rgb(k), label=k) for k in labels], loc="outside lower center",
+               ncols=min(len(labels), 8), fontsize=8)
+    fig.savefig(path)
+
+
+def chart_times(analyzer: Analyzer, out_dir: Path, fps: float = 3.0) -> tuple[list, dict]:
+    """Seconds per chart of the crowd clip, now and before: ``[(name, now, before)]``."""
+    result = analyze_video(CROWD, analyzer=analyzer, fps=fps, min_track_frames=1).collect()
+    from matplotlib.figure import Figure  # imported before timing: both ways pay it once
+
+    Figure()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    before = {f"timeline_{s.track}.png": (lambda p, s=s: timeline_before(s, result.labels, p))
+              for s in result.tracks}
+    before["overview.png"] = lambda p: overview_before(result, p)
+    for path, draw in chart_jobs(result, out_dir):
+        t = time.perf_counter()
+        draw(path)
+        now = time.perf_counter() - t
+        t = time.perf_counter()
+        before[path.name](out_dir / f"before_{path.name}")
+        rows.append((path.name, now, time.perf_counter() - t))
+    return rows, {"tracks": len(result.tracks), "analysed": result.frames_analysed,
+                  "duration": result.info.duration}
 
 
 def rss_mb() -> float:
@@ -146,10 +237,12 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the memory video (0: skip)")
     parser.add_argument("--every", type=int, default=10, help="sampling of the memory video")
     parser.add_argument("--detect-size", type=int, default=320, help="the smaller detector input to compare")
+    parser.add_argument("--charts-only", action="store_true", help="only the chart timings")
     args = parser.parse_args()
     console = Console(width=130)
-    if not CLIP.exists():
-        raise SystemExit(f"needs {CLIP}")
+    for needed in (CLIP, CROWD):
+        if not needed.exists():
+            raise SystemExit(f"needs {needed}")
     analyzer = Analyzer(threads=args.threads)
     small = Analyzer(create_detector("retinaface", max_side=args.detect_size, threads=args.threads),
                      threads=args.threads)
@@ -158,9 +251,27 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        rows, about = chart_times(analyzer, tmp / "charts")
+        console.print(f"charts of {CROWD.name} ({about['duration']:.1f} s, {about['analysed']} frames "
+                      f"analysed at 3 fps, {about['tracks']} tracks):")
+        table = Table(title="seconds per chart")
+        for col in ("chart", "now", "before", "speed-up"):
+            table.add_column(col, justify="right")
+        for name, now, before in rows:
+            table.add_row(name, f"{now:.3f}", f"{before:.3f}", f"{before / now:.1f}x")
+        timelines = [r for r in rows if r[0].startswith("timeline_")]
+        if timelines:
+            table.add_row("timeline, median", f"{np.median([r[1] for r in timelines]):.3f}",
+                          f"{np.median([r[2] for r in timelines]):.3f}", "")
+        now, before = sum(r[1] for r in rows), sum(r[2] for r in rows)
+        table.add_row("all", f"{now:.2f}", f"{before:.2f}", f"{before / now:.1f}x")
+        console.print(table)
+        if args.charts_only:
+            return
+
         table = Table(title="end-to-end speed (one face, frames analysed per second)")
         for col in ("clip", "detector input", "detect every", "outputs", "fps", "ms/frame", "detect ms",
-                    "classify ms", "decode ms", "rest ms", "finish s"):
+                    "classify ms", "decode ms", "rest ms", "files s", "charts s"):
             table.add_column(col, justify="right")
         for size in ((640, 480), (1280, 720)):
             clip = render(tmp / f"clip_{size[0]}x{size[1]}.mp4", size, int(args.seconds * 24))
@@ -175,7 +286,7 @@ def main() -> None:
                         table.add_row(f"{size[0]}x{size[1]}", input_side, str(detect_every),
                                       "all" if outputs else "none", f"{s['fps']:.1f}", f"{s['ms']:.1f}",
                                       f"{s['detect']:.1f}", f"{s['classify']:.1f}", f"{decode_ms:.1f}",
-                                      f"{rest:.1f}", f"{s['finish']:.2f}")
+                                      f"{rest:.1f}", f"{s['files']:.2f}", f"{s['charts']:.2f}")
         console.print(table)
 
         if args.minutes > 0:

@@ -63,14 +63,18 @@ def video(
     detect_size: Optional[int] = DETECT_SIZE, threads: int = THREADS,
     no_annotate: bool = typer.Option(False, "--no-annotate", help="Do not write annotated.mp4."),
     no_plots: bool = typer.Option(False, "--no-plots", help="Do not draw the timeline and overview charts."),
+    no_audio: bool = typer.Option(False, "--no-audio", help="Leave the input's audio out of annotated.mp4."),
     quiet: bool = QUIET,
 ) -> None:
     """Track every face in a video and follow its expression over time."""
+    started = time.perf_counter()
     options = _video_options(every, fps, detect_every, smoothing, smooth_frames, min_track_frames,
-                             max_gap, cut_threshold, annotate=not no_annotate, plots=False)
+                             max_gap, cut_threshold, annotate=not no_annotate, plots=False,
+                             audio=not no_audio)
+    _check_names(detector, model)
     run = _start(source, out, options,
-                 analyzer_options(detector, model, margin, min_face_size, detect_size, threads))
-    _finish_run(run, _drive, charts=not no_plots, quiet=quiet)
+                 lambda: analyzer_options(detector, model, margin, min_face_size, detect_size, threads))
+    _finish_run(run, _drive, charts=not no_plots, quiet=quiet, started=started)
 
 
 @app.command()
@@ -82,35 +86,40 @@ def live(
     cut_threshold: float = CUT_THRESHOLD, detector: Optional[str] = DETECTOR, model: Optional[str] = MODEL,
     margin: Optional[float] = MARGIN, min_face_size: Optional[int] = MIN_FACE_SIZE,
     detect_size: Optional[int] = DETECT_SIZE, threads: int = THREADS,
+    no_audio: bool = typer.Option(False, "--no-audio", help="Leave the stream's audio out of annotated.mp4."),
     quiet: bool = QUIET,
 ) -> None:
     """Expressions from a camera or stream: on screen when a display exists, else to annotated.mp4.
 
     q or Esc in the window, or Ctrl-C, ends; the summaries are written either way.
     """
+    started = time.perf_counter()
+    options = _video_options(every, fps, detect_every, smoothing, False, min_track_frames,
+                             max_gap, cut_threshold, annotate=True, plots=False, audio=not no_audio)
+    _check_names(detector, model)
     window = _has_display()
     no_gui = window and not _opencv_has_gui()   # opencv-python-headless: no windows
     window = window and not no_gui
+    options.annotate = not window
     if not window and out is None:
         out = Path(f"ferkit-live-{time.strftime('%Y%m%d-%H%M%S')}")
-    options = _video_options(every, fps, detect_every, smoothing, False, min_track_frames,
-                             max_gap, cut_threshold, annotate=not window, plots=False)
     run = _start(source, out, options,
-                 analyzer_options(detector, model, margin, min_face_size, detect_size, threads))
+                 lambda: analyzer_options(detector, model, margin, min_face_size, detect_size, threads))
     if no_gui:
         print_warning(f"OpenCV here has no window support, so the stream goes to {out / 'annotated.mp4'}; "
                       f"{OPENCV_WINDOW_HINT}")
     elif not window and not quiet:
         err.print(f"no display: writing the annotated stream to {out / 'annotated.mp4'}; Ctrl-C ends")
-    _finish_run(run, _show if window else _drive, charts=True, quiet=quiet)
+    _finish_run(run, _show if window else _drive, charts=True, quiet=quiet, started=started)
 
 
 def _video_options(every, fps, detect_every, smoothing, smooth_frames, min_track_frames,
-                   max_gap, cut_threshold, *, annotate: bool, plots: bool):
+                   max_gap, cut_threshold, *, annotate: bool, plots: bool, audio: bool):
     """The :class:`~ferkit.video.VideoOptions` of the command line, checked before
-    the video stack and the models load."""
+    the video stack and the models load (:mod:`ferkit.video.options` imports
+    nothing heavy)."""
     from ferkit.errors import UsageError
-    from ferkit.video.pipeline import VideoOptions
+    from ferkit.video.options import VideoOptions
 
     if every is not None and fps is not None:
         raise typer.BadParameter("give --every or --fps, not both", param_hint="--every/--fps")
@@ -118,39 +127,84 @@ def _video_options(every, fps, detect_every, smoothing, smooth_frames, min_track
         return VideoOptions(every=every, fps=fps, detect_every=detect_every, smoothing=smoothing,
                             smooth_frames=smooth_frames, min_track_frames=min_track_frames,
                             max_gap=max_gap, cut_threshold=cut_threshold, annotate=annotate,
-                            plots=plots)
+                            plots=plots, audio=audio)
     except UsageError as e:
         raise typer.BadParameter(str(e)) from None
 
 
-def _start(source: str, out: Path | None, options, analyzer_settings):
-    from ferkit.analyzer import Analyzer
-    from ferkit.video.pipeline import VideoAnalysis
-    from ferkit.video.source import open_source
+def _check_names(detector: str | None, model: str | None) -> None:
+    """Refuse an unknown ``--detector`` or ``--model`` before a source is opened
+    (a camera or a stream can take seconds) and before the models load; both
+    checks read names and the model card only."""
+    from ferkit.detect import list_detectors
+    from ferkit.errors import UnknownNameError
+    from ferkit.models import resolve_model
 
-    opened = open_source(source)
+    if detector is not None and detector.lower() not in list_detectors():
+        raise UnknownNameError(f"unknown detector {detector!r}; known: {', '.join(list_detectors())}")
+    if model is not None:
+        resolve_model(model)
+
+
+def _start(source: str, out: Path | None, options, analyzer_settings):
+    """Open ``source`` first (a missing camera or a bad file is said at once), then
+    load the video stack and the models. ``analyzer_settings()`` gives the
+    :class:`~ferkit.analyzer.AnalyzerOptions`."""
+    from ferkit.video.source import open_source, opening_abandoned
+
     try:
-        return VideoAnalysis(opened, options, Analyzer.from_options(analyzer_settings), out)
+        opened = open_source(source)
+    except KeyboardInterrupt:
+        if opening_abandoned():
+            # FFmpeg is still connecting on a worker thread that cannot be stopped,
+            # and tearing the interpreter down under it can crash (SIGSEGV): nothing
+            # is written yet, so leave at once.
+            print_error("interrupted", kind="warning")
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)
+        raise
+    try:
+        from ferkit.analyzer import Analyzer
+        from ferkit.video.pipeline import VideoAnalysis
+
+        return VideoAnalysis(opened, options, Analyzer.from_options(analyzer_settings()), out)
     except BaseException:
         opened.close()
         raise
 
 
-def _finish_run(run, loop, *, charts: bool, quiet: bool) -> None:
+def _finish_run(run, loop, *, charts: bool, quiet: bool, started: float) -> None:
     """Run ``loop`` (:func:`_drive` or :func:`_show`), complete the outputs, draw the
     charts, report, and exit: 130 when Ctrl-C cut the run or its charts short,
-    else 0, or 1 when decoding failed."""
+    else 0, or 1 when decoding failed. ``started``: when the command started
+    (``time.perf_counter()``), for the total time in the report."""
     with _ctrl_c(run) as ctrl:
         loop(run, ctrl, quiet)
         result = run.result
         stopped = ctrl.presses > 0 and not result.complete
         if stopped and not quiet:
             print_warning("interrupted: results cover the frames analysed so far")
-        charted = _charts(run, ctrl) if charts else True
-        _report(result, quiet)
+        charts_started = time.perf_counter()
+        charted = _charts(run, ctrl, quiet) if charts else True
+        times = Timings(total=time.perf_counter() - started, analysis=result.seconds,
+                        files=run.finish_seconds, charts=time.perf_counter() - charts_started)
+        _report(result, quiet, times)
     if stopped or not charted:
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(0 if result.ok else 1)
+
+
+class Timings:
+    """Seconds of a run, for its report: ``total`` from the command's start, of which
+    ``analysis`` (first to last frame), ``files`` (completing the output files) and
+    ``charts``; the rest is starting up (loading the models, opening the source)."""
+
+    def __init__(self, total: float, analysis: float, files: float, charts: float) -> None:
+        self.total, self.analysis, self.files, self.charts = total, analysis, files, charts
+
+    @property
+    def start(self) -> float:
+        return max(self.total - self.analysis - self.files - self.charts, 0.0)
 
 
 def _drive(run, ctrl: "_CtrlC", quiet: bool) -> None:
@@ -158,9 +212,15 @@ def _drive(run, ctrl: "_CtrlC", quiet: bool) -> None:
     from ferkit.video import VideoDecodeError
 
     progress = progress_bar(not quiet, FpsColumn(), console=err)
+    name = Path(run.info.source).name[:40]
     with progress:
-        task = progress.add_task(Path(run.info.source).name[:40] + " (frames)",
-                                 total=run.info.frame_count)
+        task = progress.add_task(f"{name} (frames)", total=run.info.frame_count)
+
+        def finishing() -> None:   # the source ran out: from here Ctrl-C only skips the charts
+            ctrl.finishing()
+            progress.update(task, description=f"{name} (writing files)")
+
+        run.on_finishing = finishing
         try:
             for frame in run:
                 progress.update(task, completed=frame.frame + 1)
@@ -260,12 +320,10 @@ def _ctrl_c(run):
         signal.signal(signal.SIGINT, previous)
 
 
-def _charts(run, ctrl: _CtrlC) -> bool:
-    """Draw ``timeline_<track>.png`` and ``overview.png`` one by one, each listed in
-    ``result.outputs`` once written; Ctrl-C skips the rest (a chart it cut short is
-    removed). Returns whether all were drawn."""
-    from ferkit.video.plots import chart_jobs
-
+def _charts(run, ctrl: _CtrlC, quiet: bool) -> bool:
+    """Draw ``timeline_<track>.png`` and ``overview.png`` one by one with a progress
+    bar, each listed in ``result.outputs`` once written; Ctrl-C skips the rest (a
+    chart it cut short is removed). Returns whether all were drawn."""
     result = run.result
     if run.out_dir is None:
         return True
@@ -274,10 +332,17 @@ def _charts(run, ctrl: _CtrlC) -> bool:
         ctrl.charts()
         if ctrl.skip_charts:   # Ctrl-C while the run was finishing
             raise KeyboardInterrupt
-        for path, draw in chart_jobs(result, run.out_dir):
-            draw(path)
-            result.outputs[path.name] = str(path)
-            drawn += 1
+        # matplotlib loads here, where Ctrl-C skips the charts
+        from ferkit.video.plots import chart_jobs
+
+        jobs = chart_jobs(result, run.out_dir)
+        with progress_bar(not quiet, console=err) as progress:
+            task = progress.add_task(f"{Path(run.info.source).name[:40]} (charts)", total=len(jobs))
+            for path, draw in jobs:
+                draw(path)
+                result.outputs[path.name] = str(path)
+                drawn += 1
+                progress.update(task, completed=drawn)
         return True
     except KeyboardInterrupt:
         if path is not None and path.name not in result.outputs:
@@ -288,7 +353,7 @@ def _charts(run, ctrl: _CtrlC) -> bool:
         ctrl.done()
 
 
-def _report(result, quiet: bool) -> None:
+def _report(result, quiet: bool, times: Timings) -> None:
     if result.error:
         print_error(result.error)
     if quiet:
@@ -305,13 +370,15 @@ def _report(result, quiet: bool) -> None:
     err.print(table)
     if len(result.tracks) > shown:
         err.print(f"... and {len(result.tracks) - shown} more tracks in tracks.csv")
-    speed = result.frames_analysed / result.seconds if result.seconds else 0.0
-    err.print(f"{result.frames_analysed} of {result.frames_decoded} frames analysed in "
-              f"{result.seconds:.1f} s ({speed:.1f} fps)")
     written = {name: Path(path) for name, path in result.outputs.items() if Path(path).is_file()}
     if written:
         folder = next(iter(written.values())).parent
         err.print(f"results in {folder}: {', '.join(sorted(written))}")
+    speed = result.frames_analysed / result.seconds if result.seconds else 0.0
+    err.print(f"{result.frames_analysed} of {result.frames_decoded} frames analysed in "
+              f"{result.seconds:.1f} s ({speed:.1f} fps); {times.total:.1f} s in all: "
+              f"start {times.start:.1f} s, analysis {times.analysis:.1f} s, "
+              f"files {times.files:.1f} s, charts {times.charts:.1f} s")
 
 
 # opencv-python-headless, when installed after opencv-python (another package may bring

@@ -9,7 +9,7 @@ track keeps running statistics only, and per-frame rows go straight to
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ from ferkit.analyzer import AnalyzerOptions
 from ferkit.errors import UsageError
 from ferkit.results import Detection, Face, ImageResult
 from ferkit.video.cuts import CutDetector
-from ferkit.video.smoothing import Smoothing
+from ferkit.video.options import VideoOptions
 from ferkit.video.source import Sampler, VideoDecodeError, open_source
 from ferkit.video.summary import TrackStats, VideoResult
 from ferkit.video.tracker import Tracker
@@ -28,44 +28,7 @@ from ferkit.video.tracker import Tracker
 OUTPUT_FILES = ("frames.csv", "tracks.json", "tracks.csv", "annotated.mp4", "overview.png")
 OUTPUT_PATTERNS = ("timeline_*.png",)
 
-
-@dataclass
-class VideoOptions:
-    """How a video is sampled, tracked, smoothed and written (see :func:`analyze_video`)."""
-
-    every: int | None = None
-    fps: float | None = None
-    detect_every: int = 1
-    smoothing: str | Smoothing | None = "ema"
-    smooth_frames: bool = False
-    min_track_frames: int = 3
-    max_gap: int = 10
-    cut_threshold: float | None = 0.33
-    annotate: bool = True
-    plots: bool = True
-
-    def __post_init__(self) -> None:
-        if self.every is not None and self.fps is not None:
-            raise UsageError("give every or fps, not both")
-        for name, low in (("every", 1), ("detect_every", 1), ("min_track_frames", 1), ("max_gap", 0)):
-            value = getattr(self, name)
-            if value is None and name == "every":
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise UsageError(f"{name} must be an integer >= {low}, got {value!r}")
-        if self.fps is not None and (isinstance(self.fps, bool) or not isinstance(self.fps, (int, float))
-                                     or not 0 < self.fps < float("inf")):
-            raise UsageError(f"fps must be a positive number, got {self.fps!r}")
-        if self.cut_threshold is not None and not 0 <= self.cut_threshold <= 1:
-            raise UsageError(f"cut_threshold must be from 0 to 1, got {self.cut_threshold!r}")
-        self.cut_threshold = self.cut_threshold or None
-        self.smoothing = Smoothing.parse(self.smoothing)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["smoothing"] = str(self.smoothing)
-        del d["annotate"], d["plots"]
-        return d
+__all__ = ["OUTPUT_FILES", "VideoAnalysis", "VideoOptions", "analyze_video"]
 
 
 class VideoAnalysis:
@@ -108,6 +71,8 @@ class VideoAnalysis:
         self._started_at: float | None = None
         self._frames_csv = None
         self._video = None
+        self.on_finishing = None   # called (no arguments) as the run starts completing its outputs
+        self.finish_seconds = 0.0  # what completing the outputs took (closing files, summaries, charts)
         if self.out_dir is not None:
             self._prepare_out_dir()
 
@@ -251,7 +216,16 @@ class VideoAnalysis:
     def _finish(self, complete: bool, error: str | None) -> None:
         if self.result is not None:
             return
-        seconds = time.perf_counter() - self._started_at if self._started_at else 0.0
+        finishing = time.perf_counter()
+        seconds = finishing - self._started_at if self._started_at else 0.0
+        if self.on_finishing is not None:
+            self.on_finishing()
+        try:
+            self._complete(complete, error, seconds)
+        finally:
+            self.finish_seconds = time.perf_counter() - finishing
+
+    def _complete(self, complete: bool, error: str | None, seconds: float) -> None:
         self.source.close()
         self.tracker.end_all()
         for track in self.tracker.ended:

@@ -111,8 +111,20 @@ def open_interruptibly(opener):
             pass
     except BaseException:
         handoff.abandon()
+        _ABANDONED.append(worker)
         raise
     return handoff.result()
+
+
+_ABANDONED: list[threading.Thread] = []
+
+
+def opening_abandoned() -> bool:
+    """Whether an open abandoned by Ctrl-C is still running on its worker thread
+    (inside FFmpeg, where it cannot be stopped). Ending the interpreter under it
+    can crash the process, so a program that exits now should do so with
+    ``os._exit``."""
+    return any(worker.is_alive() for worker in _ABANDONED)
 
 
 class _Handoff:
