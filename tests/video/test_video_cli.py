@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pandas as pd
 from typer.testing import CliRunner
-from videofiles import truncated_copy
+from videofiles import audio_packets, truncated_copy
 
 from ferkit.cli import app
 
@@ -52,6 +52,8 @@ def test_real_clip_end_to_end(videos_dir, tmp_path):
     assert len(times) == len(in_times) == 472
     assert np.all(np.diff(times) > 0)
     np.testing.assert_allclose(times, in_times, atol=1e-3)
+    # and the clip's sound, copied packet for packet
+    assert audio_packets(tmp_path / "annotated.mp4") == audio_packets(clip)
 
 
 def test_hevc_clip_with_and_without_faces(videos_dir, tmp_path):

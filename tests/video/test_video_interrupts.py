@@ -46,12 +46,13 @@ def wait_for_frame(proc, path: Path, frame: int, timeout: float = 90) -> None:
         time.sleep(0.05)
 
 
-def decode_times(path: Path) -> list[float]:
-    """Timestamps of every frame that decodes; a cut-off last fragment just ends the list."""
+def decode_times(path: Path, kind: str = "video") -> list[float]:
+    """Timestamps of every frame (of the first ``kind`` stream) that decodes; a cut-off
+    last fragment just ends the list."""
     times = []
     try:
         with av.open(str(path)) as container:
-            for frame in container.decode(container.streams.video[0]):
+            for frame in container.decode(getattr(container.streams, kind)[0]):
                 times.append(frame.time)
     except av.error.FFmpegError:
         pass
@@ -196,6 +197,9 @@ def test_annotated_mp4_survives_kill_9(tmp_path, videos_dir):
     with av.open(str(clip)) as container:
         input_times = [f.time for f in container.decode(container.streams.video[0])][:len(times)]
     np.testing.assert_allclose(times, input_times, atol=1e-3)
+    # the clip's sound is in the fragments too, from its start
+    sound = decode_times(out / "annotated.mp4", "audio")
+    assert sound and sound[0] == pytest.approx(0.0, abs=1e-3) and sound[-1] > 1.0
 
 
 def test_annotated_mp4_is_fragmented_with_true_timestamps(crossing_run, crossing):

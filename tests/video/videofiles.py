@@ -173,3 +173,74 @@ def render(path: Path, paths: dict[str, Path2D], frames: int, size=(640, 480), f
 
     write_video(path, images(), fps=fps)
     return truth
+
+
+def tone(seconds: float, rate: int, start: int = 0, hz: float = 440.0) -> np.ndarray:
+    """A sine tone, float32, mono, as a ``(1, samples)`` array starting at sample ``start``."""
+    t = (np.arange(int(seconds * rate)) + start) / rate
+    return (0.2 * np.sin(2 * np.pi * hz * t)).astype(np.float32)[None]
+
+
+def write_video_with_audio(path: Path, frames: list[np.ndarray], fps: int = 25, audio_codec: str = "aac",
+                           audio_seconds: float | None = None, rate: int = 48000,
+                           video_codec: str = "libx264") -> Path:
+    """Encode RGB frames and a 440 Hz tone (``audio_seconds`` long, default as long as
+    the video), interleaved by time as a camera or an editor would write them."""
+    audio_seconds = len(frames) / fps if audio_seconds is None else audio_seconds
+    container = av.open(str(path), "w")
+    video = container.add_stream(video_codec, rate=fps)
+    video.height, video.width = frames[0].shape[:2]
+    video.pix_fmt = "yuv420p"
+    audio = container.add_stream(audio_codec, rate=rate, layout="mono")
+    chunk = rate // fps                       # one video frame's worth of samples
+    sample_fmt = audio.codec_context.codec.audio_formats[0].name
+    total = int(audio_seconds * rate)
+    for i in range(max(len(frames), -(-total // chunk))):
+        if i < len(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frames[i]), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            container.mux(video.encode(frame))
+        start = i * chunk
+        if start < total:
+            samples = tone(min(chunk, total - start) / rate, rate, start)
+            block = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+            block.sample_rate, block.pts, block.time_base = rate, start, Fraction(1, rate)
+            if sample_fmt != "flt":
+                block = av.AudioResampler(format=sample_fmt, layout="mono", rate=rate).resample(block)
+            else:
+                block = [block]
+            for b in block:
+                container.mux(audio.encode(b))
+    container.mux(video.encode(None))
+    container.mux(audio.encode(None))
+    container.close()
+    return path
+
+
+def audio_track(path: Path) -> tuple[str, float, float, int] | None:
+    """``(codec, first sample's time, end time, samples)`` of a file's first audio
+    stream as decoded, or ``None`` when it has none."""
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        frames = [(f.time, f.samples, f.sample_rate) for f in container.decode(stream)]
+        codec = stream.codec_context.name
+    first, (last, n, rate) = frames[0][0], frames[-1]
+    return codec, first, last + n / rate, sum(f[1] for f in frames)
+
+
+def audio_packets(path: Path) -> list[tuple[float, bytes]]:
+    """``(start seconds, payload)`` of every packet of a file's first audio stream."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        return [(float(p.pts * p.time_base), bytes(p)) for p in container.demux(stream) if p.size]
+
+
+def video_end(path: Path) -> float:
+    """When the last frame of a file's first video stream ends (its time plus one frame)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        times = [f.time for f in container.decode(stream)]
+        rate = float(stream.average_rate or 25)
+    return times[-1] + 1 / rate

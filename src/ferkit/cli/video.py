@@ -335,7 +335,9 @@ def _charts(run, ctrl: _CtrlC, quiet: bool) -> bool:
         # matplotlib loads here, where Ctrl-C skips the charts
         from ferkit.video.plots import chart_jobs
 
-        jobs = chart_jobs(result, run.out_dir)
+        jobs = chart_jobs(result, run.out_dir)   # none without matplotlib (said once)
+        if not jobs:
+            return True
         with progress_bar(not quiet, console=err) as progress:
             task = progress.add_task(f"{Path(run.info.source).name[:40]} (charts)", total=len(jobs))
             for path, draw in jobs:

@@ -52,6 +52,8 @@ class VideoAnalysis:
         self.cuts = CutDetector(options.cut_threshold) if options.cut_threshold else None
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.annotate = options.annotate and self.out_dir is not None
+        if not (self.annotate and options.audio):
+            source.set_audio_sink(None)   # the source stops keeping audio packets
         self.plots = options.plots and self.out_dir is not None
         self.result: VideoResult | None = None
         self.settings = {
@@ -123,8 +125,10 @@ class VideoAnalysis:
     def _open_video(self, width: int, height: int, time_base) -> None:
         from ferkit.video.writer import AnnotatedVideoWriter
 
+        audio = self.source.audio if self.options.audio else None
         self._video = AnnotatedVideoWriter(self.out_dir / "annotated.mp4", width, height,
-                                           self.info.fps, time_base)
+                                           self.info.fps, time_base, audio=audio)
+        self.source.set_audio_sink(self._video.write_audio if self._video.audio_stream is not None else None)
 
     def _run(self):
         self._started_at = time.perf_counter()

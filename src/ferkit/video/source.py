@@ -199,6 +199,11 @@ class FileSource:
         if self.stream.codec_context is None:
             self.container.close()
             raise VideoSourceError(f"{source}: video codec not supported by this FFmpeg build")
+        # The first audio stream's packets (compressed, as demuxed) go to the audio
+        # sink; until one is set (or audio is declined) they wait here.
+        self.audio = self.container.streams.audio[0] if self.container.streams.audio else None
+        self._audio_sink = None
+        self._audio_waiting: list | None = [] if self.audio is not None else None
         self.info = self._info()
         self._frames = self._decode()
         self._first = next(self._frames)  # fails early on files without a decodable frame
@@ -225,14 +230,27 @@ class FileSource:
         yield self._first
         yield from self._frames
 
+    def set_audio_sink(self, sink) -> None:
+        """Hand the audio stream's packets, in demuxing order, to ``sink(packet)`` (on
+        the thread that reads the frames), those read so far first; ``None``: drop them."""
+        waiting, self._audio_waiting = self._audio_waiting, None
+        self._audio_sink = sink
+        if sink is not None:
+            for packet in waiting or ():
+                sink(packet)
+
     def _decode(self):
         import av
 
         index = 0
         failed = None
         last_time = None
+        streams = [self.stream] if self.audio is None else [self.stream, self.audio]
         try:
-            for packet in self.container.demux(self.stream):
+            for packet in self.container.demux(*streams):
+                if packet.stream.index != self.stream.index:   # (flush packets' stream_index is 0)
+                    self._pass_audio(packet)
+                    continue
                 try:
                     decoded = packet.decode()
                 except av.error.FFmpegError as e:
@@ -253,6 +271,14 @@ class FileSource:
             reason = f" ({failed})" if failed else ""
             raise VideoSourceError(f"{self.name}: no decodable video frames{reason}")
         self._check_complete(index, last_time, failed)
+
+    def _pass_audio(self, packet) -> None:
+        if packet.size == 0:   # the demuxer's flush packet
+            return
+        if self._audio_sink is not None:
+            self._audio_sink(packet)
+        elif self._audio_waiting is not None:
+            self._audio_waiting.append(packet)
 
     def _set_rotation(self, rotation: int) -> None:
         self.info.rotation = int(rotation) % 360
@@ -305,6 +331,7 @@ class CameraSource:
 
         self.name = f"camera {index}"
         self.live = True
+        self.audio = None
         with _quiet_opencv():   # no backend-by-backend warnings when the camera is missing
             self.capture = cv2.VideoCapture(index)
         if not self.capture.isOpened():
@@ -323,6 +350,9 @@ class CameraSource:
     def frames(self):
         yield self._first
         yield from self._frames
+
+    def set_audio_sink(self, sink) -> None:
+        """Cameras are read without sound."""
 
     def _read(self):
         import cv2

@@ -6,9 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import queue
 import threading
+from collections import deque
 from fractions import Fraction
 from pathlib import Path
 
@@ -77,8 +79,15 @@ def write_tracks(result: VideoResult, out_dir: str | os.PathLike) -> None:
 # leaves a file whose fragments so far play. ``delay_moov`` writes the header after
 # the first fragment is cut, when the encoder's delay is known, so the edit list
 # keeps the input's timestamps. Browsers and players read it as any MP4.
-FRAGMENTED_MP4 = {"movflags": "frag_keyframe+delay_moov+default_base_moof", "flush_packets": "1"}
+# ``max_interleave_delta`` (microseconds): with an audio stream, the muxer holds
+# packets back to interleave the two streams by time, at most this long (the
+# default, 10 s, would keep that much video unwritten where the audio pauses).
+FRAGMENTED_MP4 = {"movflags": "frag_keyframe+delay_moov+default_base_moof", "flush_packets": "1",
+                  "max_interleave_delta": "1000000"}
 KEYFRAME_SECONDS = 2.0   # at most this much video is lost when a run is killed
+AUDIO_WAITING_MAX = 4096  # audio packets held for video still to come (bounded: files that are not interleaved)
+
+log = logging.getLogger(__name__)
 
 
 class AnnotatedVideoWriter:
@@ -89,14 +98,20 @@ class AnnotatedVideoWriter:
     every :data:`KEYFRAME_SECONDS`: if the process dies, the fragments written
     before still decode.
 
+    ``audio``: an input audio stream (PyAV) to copy into the file, its packets
+    given to :meth:`write_audio` as they are demuxed; they are muxed as they are
+    (not re-encoded), at their own timestamps, and only those that start before the
+    end of the last video frame, so the sound ends with the picture. A codec MP4
+    cannot hold is left out with a warning (:attr:`audio_stream` is then ``None``).
+
     Frames are converted and encoded on a background thread (FFmpeg runs without
     the GIL), so encoding overlaps the analysis of the next frames; at most
-    ``queue_size`` frames wait. An encoding error is raised by the next
-    :meth:`write` or by :meth:`close`.
+    ``queue_size`` frames wait. That thread alone muxes, audio included. An
+    encoding error is raised by the next :meth:`write` or by :meth:`close`.
     """
 
     def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float | None,
-                 time_base: Fraction, queue_size: int = 8) -> None:
+                 time_base: Fraction, queue_size: int = 8, audio=None) -> None:
         import av
 
         self.path = Path(path)
@@ -110,12 +125,29 @@ class AnnotatedVideoWriter:
         if self.codec == "libx264":
             self.stream.codec_context.options = {"preset": "veryfast", "crf": "23"}
         self.time_base = time_base
+        self.frame_seconds = 1 / rate
+        self.audio_stream = self._add_audio(audio) if audio is not None else None
+        self.audio_packets = 0    # muxed
+        self._audio_in: deque = deque()        # from write_audio, for the encoder thread
+        self._audio_waiting: deque = deque()   # (start seconds, packet) ahead of the video
+        self._video_time: float | None = None  # start of the last frame handed to the encoder (s)
         self._last_pts: int | None = None
         self.frames = 0
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._encode_queued, name="ferkit-encoder", daemon=True)
         self._thread.start()
+
+    def _add_audio(self, template):
+        """An output stream copying ``template``, or ``None`` where MP4 cannot hold its codec."""
+        import av
+
+        name = template.codec_context.name if template.codec_context is not None else "unknown"
+        try:
+            return self.container.add_stream_from_template(template)
+        except (ValueError, av.error.FFmpegError) as e:
+            log.warning("%s: the input's audio (%s) is left out: %s", self.path.name, name, e)
+            return None
 
     def write(self, image: np.ndarray, pts: int, time_base: Fraction) -> None:
         """Queue one RGB frame shown at ``pts × time_base`` (the array must not change afterwards)."""
@@ -129,6 +161,11 @@ class AnnotatedVideoWriter:
         self._queue.put((image, pts))
         self.frames += 1
 
+    def write_audio(self, packet) -> None:
+        """Queue one demuxed packet of the ``audio`` stream (any thread; never blocks)."""
+        if self.audio_stream is not None:
+            self._audio_in.append(packet)
+
     def _encode_queued(self) -> None:
         import av
 
@@ -140,11 +177,31 @@ class AnnotatedVideoWriter:
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
                 frame.pts, frame.time_base = pts, self.time_base
                 self.container.mux(self.stream.encode(frame))
+                self._video_time = float(pts * self.time_base)
+                self._mux_audio(until=self._video_time + float(self.frame_seconds))
             except Exception as e:  # reported to the caller's thread
                 self._error = e
 
+    def _mux_audio(self, until: float) -> None:
+        """Mux the audio that starts before ``until`` seconds; keep the rest waiting."""
+        if self.audio_stream is None:
+            return
+        while self._audio_in:
+            packet = self._audio_in.popleft()
+            ts = packet.pts if packet.pts is not None else packet.dts
+            if ts is None or packet.time_base is None:
+                continue   # no timestamp: nowhere to put it
+            self._audio_waiting.append((float(ts * packet.time_base), packet))
+        while self._audio_waiting and (self._audio_waiting[0][0] < until
+                                       or len(self._audio_waiting) > AUDIO_WAITING_MAX):
+            _, packet = self._audio_waiting.popleft()
+            packet.stream = self.audio_stream
+            self.container.mux(packet)
+            self.audio_packets += 1
+
     def close(self) -> None:
-        """Encode what is queued, finish the file and close it."""
+        """Encode what is queued, finish the file and close it; the audio is cut where
+        the last frame ends."""
         if self.container is None:
             return
         self._queue.put(None)
@@ -152,7 +209,11 @@ class AnnotatedVideoWriter:
         try:
             if self.frames and self._error is None:
                 self.container.mux(self.stream.encode(None))
+                if self._video_time is not None:
+                    self._mux_audio(until=self._video_time + float(self.frame_seconds))
         finally:
+            self._audio_in.clear()
+            self._audio_waiting.clear()
             self.container.close()
             self.container = None
         if self._error is not None:
