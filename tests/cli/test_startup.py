@@ -11,33 +11,7 @@ import sys
 
 import pytest
 
-HEAVY = ("onnxruntime", "cv2", "torch", "matplotlib", "av", "scipy")
-
-# Runs the CLI with the given arguments in-process, then reports its exit code and
-# which heavy packages were imported (whatever the CLI printed goes to stderr).
-WRAPPER = """
-import json, sys
-args, watched = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-sys.stdout = sys.stderr
-from ferkit.cli import main
-sys.argv = ["ferkit", *args]
-code = 0
-try:
-    main()
-except SystemExit as e:
-    code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-heavy = sorted(m for m in watched if m in sys.modules)
-print(json.dumps({"code": code, "heavy": heavy}), file=sys.__stdout__)
-"""
-
-
-def _run_cli(args: list[str], cwd, watch=HEAVY) -> dict:
-    proc = subprocess.run([sys.executable, "-c", WRAPPER, json.dumps(args), json.dumps(watch)],
-                          capture_output=True, text=True, cwd=cwd, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["stderr"] = proc.stderr
-    return result
+from clirun import HEAVY, run_cli_fresh
 
 
 def test_importing_the_cli_loads_nothing_heavy():
@@ -72,29 +46,29 @@ def test_importing_ferkit_reads_package_metadata_only_when_asked():
     (["train", "no-such-config"], 2),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else str(v))
 def test_refused_or_answered_before_heavy_imports(args, exit_code, tmp_path):
-    result = _run_cli(args, tmp_path)
-    assert result["code"] == exit_code, result["stderr"]
-    assert result["heavy"] == [], f"{args} imported {result['heavy']}"
+    result = run_cli_fresh(args, tmp_path)
+    assert result.code == exit_code, result.stderr
+    assert result.heavy == [], f"{args} imported {result['heavy']}"
 
 
 def test_unknown_detector_is_refused_before_the_models_load(tmp_path):
     # ferkit.detect needs OpenCV for its frames, but ONNX Runtime is not loaded yet.
-    result = _run_cli(["analyze", "x.jpg", "--detector", "nosuch"], tmp_path)
-    assert result["code"] == 2 and "unknown detector" in result["stderr"], result["stderr"]
-    assert "onnxruntime" not in result["heavy"] and "torch" not in result["heavy"]
+    result = run_cli_fresh(["analyze", "x.jpg", "--detector", "nosuch"], tmp_path)
+    assert result.code == 2 and "unknown detector" in result.stderr, result.stderr
+    assert "onnxruntime" not in result.heavy and "torch" not in result.heavy
 
 
 def test_version_is_the_installed_distributions(tmp_path):
     from importlib import metadata
 
-    result = _run_cli(["--version"], tmp_path)
-    assert result["code"] == 0 and result["heavy"] == []
-    assert result["stderr"].strip() == f"ferkit {metadata.version('ferkit')}"
+    result = run_cli_fresh(["--version"], tmp_path)
+    assert result.code == 0 and result.heavy == []
+    assert result.stderr.strip() == f"ferkit {metadata.version('ferkit')}"
 
 
 def test_format_error_names_the_choices(tmp_path):
-    result = _run_cli(["analyze", "x.jpg", "--format", "xml"], tmp_path)
-    assert all(name in result["stderr"] for name in ("jsonl", "json", "csv")), result["stderr"]
+    result = run_cli_fresh(["analyze", "x.jpg", "--format", "xml"], tmp_path)
+    assert all(name in result.stderr for name in ("jsonl", "json", "csv")), result.stderr
 
 
 def test_output_format_choices_are_the_writers():

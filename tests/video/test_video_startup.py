@@ -12,31 +12,12 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("onnxruntime", "av", "cv2", "scipy", "matplotlib", "torch")
-
-# Runs the CLI in-process with the given arguments and prints its exit code and
-# which of the watched packages it imported (whatever the CLI printed goes to stderr).
-WRAPPER = """
-import json, sys
-args = json.loads(sys.argv[1])
-sys.stdout = sys.stderr
-from ferkit.cli import main
-sys.argv = ["ferkit", *args]
-code = 0
-try:
-    main()
-except SystemExit as e:
-    code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.__stdout__)
-"""
+from clirun import HEAVY, run_cli_fresh
 
 
 def run_cli(args, cwd, env=None) -> tuple[int, set[str], str]:
-    proc = subprocess.run([sys.executable, "-c", WRAPPER, json.dumps([str(a) for a in args])],
-                          capture_output=True, text=True, cwd=cwd, timeout=120, env=env)
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result["code"], set(result["modules"]), " ".join(proc.stderr.split())
+    run = run_cli_fresh(args, cwd, env)
+    return run.code, run.modules, " ".join(run.stderr.split())
 
 
 CLIP = "clip.mp4"   # never opened: every case is refused before
