@@ -152,8 +152,6 @@ def check_names(detector: str | None, model: str | None) -> None:
     if model is not None:
         resolve_model(model)
     if detector is not None:
-        from ferkit.detect import list_detectors
-        from ferkit.errors import UnknownNameError
+        from ferkit.detect import check_detector_name
 
-        if detector.lower() not in list_detectors():
-            raise UnknownNameError(f"unknown detector {detector!r}; known: {', '.join(list_detectors())}")
+        check_detector_name(detector)

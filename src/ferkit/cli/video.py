@@ -29,6 +29,7 @@ from ._common import (
     QUIET,
     THREADS,
     analyzer_options,
+    check_names,
     err,
     print_error,
     print_warning,
@@ -71,7 +72,7 @@ def video(
     options = _video_options(every, fps, detect_every, smoothing, smooth_frames, min_track_frames,
                              max_gap, cut_threshold, annotate=not no_annotate, plots=False,
                              audio=not no_audio)
-    _check_names(detector, model)
+    check_names(detector, model)
     run = _start(source, out, options,
                  lambda: analyzer_options(detector, model, margin, min_face_size, detect_size, threads))
     _finish_run(run, _drive, charts=not no_plots, quiet=quiet, started=started)
@@ -96,7 +97,7 @@ def live(
     started = time.perf_counter()
     options = _video_options(every, fps, detect_every, smoothing, False, min_track_frames,
                              max_gap, cut_threshold, annotate=True, plots=False, audio=not no_audio)
-    _check_names(detector, model)
+    check_names(detector, model)
     window = _has_display()
     no_gui = window and not _opencv_has_gui()   # opencv-python-headless: no windows
     window = window and not no_gui
@@ -130,20 +131,6 @@ def _video_options(every, fps, detect_every, smoothing, smooth_frames, min_track
                             plots=plots, audio=audio)
     except UsageError as e:
         raise typer.BadParameter(str(e)) from None
-
-
-def _check_names(detector: str | None, model: str | None) -> None:
-    """Refuse an unknown ``--detector`` or ``--model`` before a source is opened
-    (a camera or a stream can take seconds) and before the models load; both
-    checks read names and the model card only."""
-    from ferkit.detect import list_detectors
-    from ferkit.errors import UnknownNameError
-    from ferkit.models import resolve_model
-
-    if detector is not None and detector.lower() not in list_detectors():
-        raise UnknownNameError(f"unknown detector {detector!r}; known: {', '.join(list_detectors())}")
-    if model is not None:
-        resolve_model(model)
 
 
 def _start(source: str, out: Path | None, options, analyzer_settings):

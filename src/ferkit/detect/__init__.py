@@ -30,15 +30,20 @@ def list_detectors() -> list[str]:
     return list(_BACKENDS)
 
 
+def check_detector_name(name: str) -> str:
+    """The backend key for ``name`` (any case); an unknown name raises :class:`UnknownNameError`."""
+    key = name.lower() if isinstance(name, str) else None
+    if key not in _BACKENDS:
+        raise UnknownNameError(f"unknown detector {name!r}; known: {', '.join(_BACKENDS)}")
+    return key
+
+
 def create_detector(name: str | Detector = DEFAULT_DETECTOR, **kwargs) -> Detector:
     """A detector backend by name, built with ``kwargs``; a :class:`Detector` is returned as is."""
     if isinstance(name, Detector):
         return name
-    try:
-        factory = _BACKENDS[name.lower()]
-    except (KeyError, AttributeError):
-        raise UnknownNameError(f"unknown detector {name!r}; known: {', '.join(_BACKENDS)}") from None
-    return factory(**kwargs)
+    return _BACKENDS[check_detector_name(name)](**kwargs)
 
 
-__all__ = ["DEFAULT_DETECTOR", "MIN_FACE_SIZE", "Detector", "create_detector", "list_detectors"]
+__all__ = ["DEFAULT_DETECTOR", "MIN_FACE_SIZE", "Detector", "check_detector_name", "create_detector",
+           "list_detectors"]
