@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -12,7 +11,7 @@ import numpy as np
 from ferkit.align import align_face
 from ferkit.classify import ExpressionClassifier
 from ferkit.detect import DEFAULT_DETECTOR, Detector, create_detector
-from ferkit.errors import InputError, UsageError
+from ferkit.errors import InputError, UsageError, check_int, check_number
 from ferkit.imageio import display_name, load_image
 from ferkit.results import Detection, Face, ImageResult
 
@@ -39,11 +38,11 @@ class AnalyzerOptions:
     threads: int = 0
 
     def __post_init__(self) -> None:
-        _check_number("margin", self.margin, low=0.0, high=MAX_MARGIN, optional=True)
-        _check_int("min_face_size", self.min_face_size, low=1, optional=True)
-        _check_number("score_threshold", self.score_threshold, low=0.0, high=1.0, optional=True)
-        _check_int("detect_size", self.detect_size, low=32, optional=True)
-        _check_int("threads", self.threads, low=0)
+        check_number("margin", self.margin, low=0.0, high=MAX_MARGIN, optional=True)
+        check_int("min_face_size", self.min_face_size, low=1, optional=True)
+        check_number("score_threshold", self.score_threshold, low=0.0, high=1.0, optional=True)
+        check_int("detect_size", self.detect_size, low=32, optional=True)
+        check_int("threads", self.threads, low=0)
         if isinstance(self.detector, Detector) and self.detector_options(include_threads=False):
             raise UsageError("min_face_size, score_threshold and detect_size configure a detector "
                              "ferkit builds; with a Detector instance, set them on it instead")
@@ -179,18 +178,3 @@ def _resize(image: np.ndarray, size: int) -> np.ndarray:
     h, w = image.shape[:2]
     interp = cv2.INTER_AREA if min(h, w) > size else cv2.INTER_LINEAR
     return cv2.resize(image, (size, size), interpolation=interp)
-
-
-def _check_int(name: str, value, *, low: int, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise UsageError(f"{name} must be an integer >= {low}, got {value!r}")
-
-
-def _check_number(name: str, value, *, low: float, high: float, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if (isinstance(value, bool) or not isinstance(value, (int, float, np.number))
-            or not math.isfinite(value) or not low <= value <= high):
-        raise UsageError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")

@@ -13,6 +13,9 @@ its message), so ``except ValueError`` keeps working around the API.
 
 from __future__ import annotations
 
+import math
+from numbers import Integral, Real
+
 
 class FerkitError(Exception):
     """Base of every error ferkit raises for something the user can fix."""
@@ -64,5 +67,22 @@ class OutputError(FerkitError, OSError):
             self.exit_code = 1
 
 
-__all__ = ["ConfigError", "DatasetError", "FerkitError", "InputError", "ModelError",
+def check_int(name: str, value, *, low: int, optional: bool = False) -> None:
+    """Refuse (:class:`UsageError`) an option that is not an integer >= ``low`` (``None`` if ``optional``)."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
+        raise UsageError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def check_number(name: str, value, *, low: float, high: float, optional: bool = False) -> None:
+    """Refuse (:class:`UsageError`) an option that is not a finite number from ``low`` to ``high``."""
+    if value is None and optional:
+        return
+    if (isinstance(value, bool) or not isinstance(value, Real)
+            or not math.isfinite(value) or not low <= value <= high):
+        raise UsageError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
+
+
+__all__ = ["check_int", "check_number", "ConfigError", "DatasetError", "FerkitError", "InputError", "ModelError",
            "OutputError", "UnknownNameError", "UsageError"]

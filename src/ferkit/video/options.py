@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from numbers import Integral, Real
+from numbers import Real
 
-from ferkit.errors import UsageError
+from ferkit.errors import UsageError, check_int, check_number
 
 SMOOTHING_METHODS = ("none", "ema", "window")
 
@@ -98,17 +98,14 @@ class VideoOptions:
     def __post_init__(self) -> None:
         if self.every is not None and self.fps is not None:
             raise UsageError("give every or fps, not both")
-        for name, low in (("every", 1), ("detect_every", 1), ("min_track_frames", 1), ("max_gap", 0)):
-            value = getattr(self, name)
-            if value is None and name == "every":
-                continue
-            if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-                raise UsageError(f"{name} must be an integer >= {low}, got {value!r}")
+        check_int("every", self.every, low=1, optional=True)
+        check_int("detect_every", self.detect_every, low=1)
+        check_int("min_track_frames", self.min_track_frames, low=1)
+        check_int("max_gap", self.max_gap, low=0)
         if self.fps is not None and (isinstance(self.fps, bool) or not isinstance(self.fps, Real)
                                      or not 0 < self.fps < math.inf):
             raise UsageError(f"fps must be a positive number, got {self.fps!r}")
-        if self.cut_threshold is not None and not 0 <= self.cut_threshold <= 1:
-            raise UsageError(f"cut_threshold must be from 0 to 1, got {self.cut_threshold!r}")
+        check_number("cut_threshold", self.cut_threshold, low=0.0, high=1.0, optional=True)
         self.cut_threshold = self.cut_threshold or None
         self.smoothing = Smoothing.parse(self.smoothing)
 
