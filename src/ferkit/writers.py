@@ -112,7 +112,7 @@ class ResultWriter:
                                   f"{display_name(self.path)} is not one; use jsonl or csv")
             self._file = LineFile(self.partial_path if fmt == "json" else self.path)
         if fmt == "csv":
-            self._emit(_csv_line(FACES_CSV.columns(self.labels)))
+            self._emit(csv_lines([FACES_CSV.columns(self.labels)]))
 
     @property
     def partial_path(self) -> Path:
@@ -127,7 +127,7 @@ class ResultWriter:
 
     def write(self, result: ImageResult) -> None:
         if self.fmt == "csv":
-            text = "".join(_csv_line(row) for row in FACES_CSV.rows(result, self.labels))
+            text = csv_lines(FACES_CSV.rows(result, self.labels))
         elif self.fmt == "json" and self._file is None:
             text = ("[\n" if self._count == 0 else ",\n") + _json(result)
         else:
@@ -162,9 +162,10 @@ def _json(result: ImageResult) -> str:
     return json.dumps(result.to_dict(), allow_nan=False)
 
 
-def _csv_line(row: list[str]) -> str:
+def csv_lines(rows: list[list[str]]) -> str:
+    """CSV text of ``rows``, to be written in one piece (so a file keeps whole lines)."""
     buffer = io.StringIO()
-    csv.writer(buffer).writerow(row)
+    csv.writer(buffer).writerows(rows)
     return buffer.getvalue()
 
 
@@ -239,5 +240,5 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, quality: int = 92) -> 
     write_bytes_atomic(path, encoded.tobytes())
 
 
-__all__ = ["FORMATS", "LineFile", "ResultWriter", "check_output_file",
+__all__ = ["FORMATS", "LineFile", "csv_lines", "ResultWriter", "check_output_file",
            "prepare_folder", "write_bytes_atomic", "write_image", "write_text_atomic"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.errors import InputError, UsageError
+from ferkit.errors import InputError, UsageError, check_int
 
 STREAM_TIMEOUT = 10.0   # seconds a stream may stay silent, opening or reading
 URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
@@ -398,8 +398,7 @@ class Sampler:
     def __init__(self, every: int | None = None, fps: float | None = None) -> None:
         if every is not None and fps is not None:
             raise UsageError("give every or fps, not both")
-        if every is not None and every < 1:
-            raise UsageError(f"every must be >= 1, got {every}")
+        check_int("every", every, low=1, optional=True)
         if fps is not None and not fps > 0:
             raise UsageError(f"fps must be > 0, got {fps}")
         self.every = every

@@ -18,7 +18,7 @@ import numpy as np
 
 from ferkit.results import FRAMES_CSV, ImageResult
 from ferkit.video.summary import VideoResult
-from ferkit.writers import LineFile, write_text_atomic
+from ferkit.writers import LineFile, csv_lines, write_text_atomic
 
 # H.264 encoders in order of preference (software first: hardware ones need a device);
 # MPEG-4 Part 2 is the fallback every FFmpeg build has.
@@ -35,19 +35,13 @@ class FrameCsvWriter:
         self.path = Path(path)
         self.labels = list(labels)
         self._file = LineFile(self.path)
-        self._file.write(_csv_lines([FRAMES_CSV.columns(self.labels)]))
+        self._file.write(csv_lines([FRAMES_CSV.columns(self.labels)]))
 
     def write(self, result: ImageResult) -> None:
-        self._file.write(_csv_lines(FRAMES_CSV.rows(result, self.labels)))
+        self._file.write(csv_lines(FRAMES_CSV.rows(result, self.labels)))
 
     def close(self) -> None:
         self._file.close()
-
-
-def _csv_lines(rows: list[list[str]]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
-    return buffer.getvalue()
 
 
 def track_columns(labels: list[str]) -> list[str]:
