@@ -78,8 +78,13 @@ class DataConfig:
         return replace(self, preprocess=pre)
 
 
-def parse_config_text(text: str, path: Path):
-    """JSON, or YAML for ``.yaml``/``.yml`` files; syntax errors raise ConfigError."""
+def read_config_file(path: Path, what: str = "config"):
+    """The contents of a JSON, or YAML (``.yaml``/``.yml``), file; a file that cannot be
+    read or parsed raises ConfigError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {what} {path}: {e}") from None
     if path.suffix in (".yaml", ".yml"):
         import yaml
 
@@ -231,11 +236,7 @@ class TrainConfig:
     def load(cls, path: str | Path) -> TrainConfig:
         """Read a JSON or YAML config; a file that is not one raises ConfigError."""
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"cannot read config {path}: {e}") from None
-        d = parse_config_text(text, path)
+        d = read_config_file(path)
         try:
             return cls.from_dict(d)
         except ConfigError as e:

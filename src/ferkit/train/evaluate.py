@@ -18,7 +18,7 @@ from pathlib import Path
 from ferkit.errors import ConfigError, UsageError
 from ferkit.runtime import softmax
 
-from .config import TTA_MODES, DataConfig, parse_config_text
+from .config import TTA_MODES, DataConfig, read_config_file
 from .datasets import load_dataset
 from .onnx_inference import load_onnx_model, onnx_outputs
 from .report import EvaluationReport, evaluate_probabilities
@@ -36,11 +36,7 @@ def data_config_for(path: str | os.PathLike, votes: str | None = None, pattern: 
     ``.json``/``.yaml`` file is read as a data config itself (or a training config's ``data``)."""
     p = Path(path)
     if p.suffix in (".json", ".yaml", ".yml"):
-        try:
-            text = p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"cannot read data config {p}: {e}") from None
-        d = parse_config_text(text, p)
+        d = read_config_file(p, "data config")
         if not isinstance(d, dict):
             raise ConfigError(f"{p}: a data config is a mapping of options")
         return DataConfig.from_dict(d.get("data", d))
