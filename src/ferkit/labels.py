@@ -14,27 +14,56 @@ from dataclasses import dataclass
 # Canonical names used across ferkit.
 ANGRY, DISGUST, FEAR, HAPPY, SAD, SURPRISE, NEUTRAL = (
     "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-CONTEMPT, ANXIETY, HURT = "contempt", "anxiety", "hurt"
+CONTEMPT, ANXIETY, HURT, EMBARRASSED = "contempt", "anxiety", "hurt", "embarrassed"
 
 # alias -> canonical name (keys are lower-cased, stripped).
 ALIASES: dict[str, str] = {
     "angry": ANGRY, "anger": ANGRY, "mad": ANGRY, "분노": ANGRY,
-    "disgust": DISGUST, "disgusted": DISGUST, "disgusting": DISGUST,
-    "fear": FEAR, "fearful": FEAR, "afraid": FEAR, "scared": FEAR,
+    "disgust": DISGUST, "disgusted": DISGUST, "disgusting": DISGUST, "혐오": DISGUST,
+    "fear": FEAR, "fearful": FEAR, "afraid": FEAR, "scared": FEAR, "공포": FEAR,
     "happy": HAPPY, "happiness": HAPPY, "joy": HAPPY, "smile": HAPPY,
     "smiling": HAPPY, "기쁨": HAPPY,
     "sad": SAD, "sadness": SAD, "unhappy": SAD, "슬픔": SAD,
-    "surprise": SURPRISE, "surprised": SURPRISE, "embarrassed": SURPRISE,
-    "embarrassment": SURPRISE, "당황": SURPRISE,
+    "surprise": SURPRISE, "surprised": SURPRISE, "놀람": SURPRISE,
     "neutral": NEUTRAL, "calm": NEUTRAL, "중립": NEUTRAL,
-    "contempt": CONTEMPT,
+    "contempt": CONTEMPT, "경멸": CONTEMPT,
     "anxiety": ANXIETY, "anxious": ANXIETY, "불안": ANXIETY,
     "hurt": HURT, "상처": HURT,
+    # 당황 (AIHub's Korean-5/7) is embarrassment/bewilderment, acted and labelled as its own
+    # emotion; it is not FER's surprise, so it has its own class and maps onto no FER class.
+    "embarrassed": EMBARRASSED, "embarrassment": EMBARRASSED, "당황": EMBARRASSED,
+}
+
+# Display names per language (``ferkit analyze --label-names``); English is the canonical name.
+LABEL_LANGUAGES = ("en", "ko")
+KOREAN_NAMES: dict[str, str] = {
+    ANGRY: "분노", DISGUST: "혐오", FEAR: "공포", HAPPY: "기쁨", SAD: "슬픔", SURPRISE: "놀람",
+    NEUTRAL: "중립", CONTEMPT: "경멸", ANXIETY: "불안", HURT: "상처", EMBARRASSED: "당황",
 }
 
 
 class UnknownLabelError(ValueError):
     """A label name that no alias resolves."""
+
+
+def display_name(name: str, language: str = "en") -> str:
+    """How class ``name`` (any alias) is written in ``language`` (one of :data:`LABEL_LANGUAGES`);
+    a name no alias resolves (a custom model's class) is returned unchanged."""
+    if language not in LABEL_LANGUAGES:
+        raise ValueError(f"unknown label language {language!r}; known: {', '.join(LABEL_LANGUAGES)}")
+    try:
+        c = canonical(name)
+    except UnknownLabelError:
+        return name
+    return KOREAN_NAMES[c] if language == "ko" else c
+
+
+def display_names(labels, language: str = "en") -> dict[str, str]:
+    """``{label: display name}`` for a model's labels, refusing names that would collide."""
+    names = {label: display_name(label, language) for label in labels}
+    if len(set(names.values())) != len(names):
+        raise ValueError(f"labels {list(labels)} do not have distinct {language} names")
+    return names
 
 
 def canonical(name: str) -> str:
@@ -136,12 +165,15 @@ FER7 = LabelSet("fer7", (ANGRY, DISGUST, FEAR, HAPPY, SAD, SURPRISE, NEUTRAL),
                 "FER2013 order: 0=angry 1=disgust 2=fear 3=happy 4=sad 5=surprise 6=neutral")
 FERPLUS8 = LabelSet("ferplus8", (NEUTRAL, HAPPY, SURPRISE, SAD, ANGRY, DISGUST, FEAR, CONTEMPT),
                     "FER+ vote-column order")
-KOREAN5 = LabelSet("korean5", (HAPPY, SURPRISE, ANGRY, SAD, NEUTRAL),
-                   "기쁨, 당황 (surprise/embarrassed), 분노, 슬픔, 중립")
-KOREAN7 = LabelSet("korean7", (HAPPY, SURPRISE, ANGRY, SAD, NEUTRAL, ANXIETY, HURT),
+KOREAN5 = LabelSet("korean5", (HAPPY, EMBARRASSED, ANGRY, SAD, NEUTRAL),
+                   "기쁨 (happy), 당황 (embarrassed), 분노 (angry), 슬픔 (sad), 중립 (neutral)")
+KOREAN6 = LabelSet("korean6", (HAPPY, EMBARRASSED, ANGRY, ANXIETY, HURT, SAD),
+                   "AIHub order 기쁨, 당황, 분노, 불안, 상처, 슬픔: Korean-7 without 중립")
+KOREAN7 = LabelSet("korean7", (HAPPY, EMBARRASSED, ANGRY, SAD, NEUTRAL, ANXIETY, HURT),
                    "Korean-5 plus 불안 (anxiety) and 상처 (hurt)")
 
-LABEL_SETS: dict[str, LabelSet] = {s.name: s for s in (FER7, FERPLUS8, KOREAN5, KOREAN7)}
+LABEL_SETS: dict[str, LabelSet] = {s.name: s for s in (FER7, FERPLUS8, KOREAN5, KOREAN6,
+                                                        KOREAN7)}
 
 
 def get_label_set(name_or_labels) -> LabelSet:

@@ -108,14 +108,14 @@ def test_fer7_model_on_ferplus_data_excludes_contempt_samples():
 
 def test_korean5_model_on_fer7_data():
     mapping = KOREAN5.mapping_to(FER7)
-    assert mapping.unmapped_source == ()
-    assert set(mapping.unmapped_target) == {"disgust", "fear"}
-    targets = np.array([FER7.index(c) for c in ("happy", "fear", "disgust", "surprise", "neutral")])
-    preds = [KOREAN5.index(c) for c in ("happy", "sad", "sad", "surprise", "angry")]
+    assert mapping.unmapped_source == ("embarrassed",)       # 당황 is not FER's surprise
+    assert set(mapping.unmapped_target) == {"disgust", "fear", "surprise"}
+    targets = np.array([FER7.index(c) for c in ("happy", "fear", "disgust", "sad", "neutral")])
+    preds = [KOREAN5.index(c) for c in ("happy", "sad", "sad", "sad", "angry")]
     rep = evaluate_probabilities(one_hot_probs(preds, 5), targets, KOREAN5, FER7)
-    assert rep.label_mapping["data_classes_unmapped"] == {"disgust": 1, "fear": 1}
+    assert rep.label_mapping["data_classes_unmapped"] == {"disgust": 1, "fear": 1, "surprise": 0}
     assert rep.samples == 3 and rep.accuracy == pytest.approx(2 / 3)
-    assert rep.labels == ["angry", "happy", "sad", "surprise", "neutral"]   # FER-7 order
+    assert rep.labels == ["angry", "happy", "sad", "neutral"]   # FER-7 order
     np.testing.assert_allclose(np.array(rep.confusion).sum(), 3)
 
 

@@ -113,8 +113,9 @@ def test_folder_loader_split_layout_and_given_label_set(fer2013_dataset, tmp_pat
     # A label set without disgust/fear reports those folders instead of dropping them silently.
     with ferkit_warnings("disgust: 6"):
         k5 = load_folder(tmp_path / "d", label_set="korean5", progress=False)
-    assert k5.label_set is KOREAN5 and len(k5) == 30
+    assert k5.label_set is KOREAN5 and len(k5) == 24
     assert k5.info["unknown_labels"]["disgust"]["count"] == 6
+    assert k5.info["unknown_labels"]["surprise"]["count"] == 6    # FER surprise is not 당황
 
 
 def test_filename_loader_korean_labels(fer2013_dataset, tmp_path, crop_cache, ferkit_warnings):
@@ -128,7 +129,7 @@ def test_filename_loader_korean_labels(fer2013_dataset, tmp_path, crop_cache, fe
     ds = load_filenames(root, progress=False)
     assert ds.label_set is KOREAN5 and len(ds) == 15
     assert ds.class_counts().tolist() == [3] * 5
-    expected = dict(zip(korean, ["happy", "surprise", "angry", "sad", "neutral"]))
+    expected = dict(zip(korean, ["happy", "embarrassed", "angry", "sad", "neutral"]))
     for src, t in zip(ds.sources, ds.targets):
         assert KOREAN5.labels[t] == expected[src.split("_")[5]]
 

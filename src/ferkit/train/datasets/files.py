@@ -12,7 +12,7 @@ import numpy as np
 
 from ferkit.errors import DatasetError, UnknownNameError
 from ferkit.imageio import is_image_path
-from ferkit.labels import ALIASES, LabelSet, UnknownLabelError, canonical, get_label_set
+from ferkit.labels import ALIASES, LABEL_SETS, LabelSet, UnknownLabelError, canonical, get_label_set
 
 from .base import FaceDataset
 from .preprocess import EXAMPLES, PreprocessOptions, preprocess_files
@@ -40,7 +40,7 @@ def resolve_label(name: str) -> str:
 def infer_label_set(found: set[str]) -> LabelSet:
     """The registered label set with exactly the classes found, else a custom one."""
     ordered = tuple(c for c in CANONICAL_ORDER if c in found)
-    for ls in (get_label_set(n) for n in ("fer7", "ferplus8", "korean5", "korean7")):
+    for ls in LABEL_SETS.values():
         if set(ls.labels) == set(ordered):
             return ls
     return LabelSet("custom", ordered)
