@@ -48,6 +48,7 @@ class Models:
         from ferkit.analyzer import Analyzer, AnalyzerOptions
 
         s = self.settings
+        started = time.perf_counter()
         try:
             options = AnalyzerOptions(detector=s.detector, model=s.model, detect_size=s.detect_size,
                                       threads=s.inference_threads)
@@ -61,6 +62,8 @@ class Models:
             self._analyzers[key] = analyzer
             self.default_key = key
         self.loaded_at = time.time()
+        log.info("models loaded: %s with the %s detector (%.1f s); ready", key[0], key[1],
+                 time.perf_counter() - started)
 
     def names(self) -> dict[str, str]:
         """The loaded analyzers: model name → detector names."""

@@ -73,9 +73,13 @@ def build_router(state) -> APIRouter:
         default = state.models.default_key
         if default is not None and default[0] not in cards:   # --model gave a file: its card, not its path
             cards[default[0]] = state.models.get().card.to_dict()
+        from ferkit.annotate import class_color
+
+        labels = {k for card in cards.values() for k in card["labels"]}
         return {"default": None if default is None else default[0],
                 "detector": None if default is None else default[1],
-                "detectors": list_detectors(), "loaded": state.models.names(), "models": cards}
+                "detectors": list_detectors(), "loaded": state.models.names(), "models": cards,
+                "colors": {k: "#{:02x}{:02x}{:02x}".format(*class_color(k)) for k in sorted(labels)}}
 
     # --- photos ---------------------------------------------------------------------------
 
