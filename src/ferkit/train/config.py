@@ -23,8 +23,10 @@ class DataConfig:
     """Where the training data comes from.
 
     ``kind``: ``fer2013`` (``path``), ``ferplus`` (``path`` + ``votes``, ``label_mode``
-    ``majority`` or ``soft``), ``folder`` (``path`` = ``root/<label>/<image>``) or
-    ``filenames`` (``path`` + ``pattern``). Data that does not carry the named
+    ``majority`` or ``soft``), ``folder`` (``path`` = ``root/<label>/<image>``; a folder
+    holding a ``manifest.csv`` is read as ``manifest``), ``filenames`` (``path`` +
+    ``pattern``) or ``manifest`` (``path`` = a ``ferkit data`` dataset folder: its
+    kept rows, ``copies`` times, split by its ``split`` column). Data that does not carry the named
     ``train_split`` and ``val_split`` is split by class into ``val_fraction`` /
     ``test_fraction`` / the rest, seeded by ``split_seed`` (see
     :mod:`ferkit.train.splits`): every ensemble member, ``evaluate`` and

@@ -8,12 +8,13 @@ from .base import FaceDataset
 from .fer2013 import load_fer2013, load_ferplus
 from .filenames import load_filenames
 from .folders import load_folder
+from .manifest import is_manifest_dataset, load_manifest
 from .preprocess import PreprocessOptions, apply_clahe
 
 __all__ = ["FaceDataset", "PreprocessOptions", "load_dataset", "load_fer2013", "load_ferplus",
-           "load_filenames", "load_folder"]
+           "load_filenames", "load_folder", "load_manifest"]
 
-DATA_KINDS = ("fer2013", "ferplus", "folder", "filenames")
+DATA_KINDS = ("fer2013", "ferplus", "folder", "filenames", "manifest")
 
 
 def load_dataset(data, image_size: int = 48, channels: int = 1,
@@ -42,6 +43,8 @@ def load_dataset(data, image_size: int = 48, channels: int = 1,
             ds.info["clahe"] = True
         return ds
     opts = PreprocessOptions.from_dict(pre, size=image_size, channels=channels)
+    if data.kind == "manifest" or (data.kind == "folder" and is_manifest_dataset(data.path)):
+        return load_manifest(data.path, data.label_set, opts, progress)
     if data.kind == "folder":
         return load_folder(data.path, data.label_set, opts, progress)
     if data.kind == "filenames":
