@@ -21,3 +21,4 @@ def main() -> None:
 
 from . import analyze, train, video  # noqa: E402,F401  (each registers its commands on app)
 from . import serve  # noqa: E402,F401
+from . import data  # noqa: E402,F401
