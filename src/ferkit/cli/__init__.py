@@ -19,6 +19,10 @@ def main() -> None:
     app()
 
 
-from . import analyze, train, video  # noqa: E402,F401  (each registers its commands on app)
+# Each sub-module registers its commands on app (one line per module).
+from . import analyze  # noqa: E402,F401
+from . import train  # noqa: E402,F401
+from . import video  # noqa: E402,F401
 from . import serve  # noqa: E402,F401
 from . import data  # noqa: E402,F401
+from . import survey  # noqa: E402,F401

@@ -9,6 +9,7 @@ aligned faces already, so they are only resized (no detection).
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
@@ -21,10 +22,18 @@ from .preprocess import PreprocessOptions
 
 
 def is_manifest_dataset(path: str | os.PathLike) -> bool:
-    from ferkit.data.manifest import MANIFEST
+    """True for a ``ferkit data`` dataset folder (or its manifest): a ``manifest.csv``
+    whose header has ferkit's columns (a dataset may ship a manifest of its own)."""
+    from ferkit.data.manifest import MANIFEST, REQUIRED
 
     p = Path(path)
-    return p.name == MANIFEST and p.is_file() or (p / MANIFEST).is_file()
+    path = p if p.name == MANIFEST else p / MANIFEST
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            header = next(csv.reader([f.readline()]), [])
+    except (OSError, UnicodeDecodeError):
+        return False
+    return set(REQUIRED) <= {h.strip() for h in header}
 
 
 def load_manifest(path: str | os.PathLike, label_set: LabelSet | str | None = None,
