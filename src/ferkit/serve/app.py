@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,7 +91,7 @@ def create_app(settings: ServeSettings | None = None, survey: Path | None = None
             await asyncio.gather(loading, return_exceptions=True)
             storage.close()
 
-    app = FastAPI(title="ferkit", summary="Facial expressions in photos, videos and streams.",
+    app = _FerkitApp(title="ferkit", summary="Facial expressions in photos, videos and streams.",
                   version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
                   max_body_size=SMALL_BODY)
     app.state.ferkit = state
@@ -148,8 +149,10 @@ _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "
 def _add_error_handlers(app: FastAPI, storage: Storage) -> None:
     def answer(error: ApiError) -> JSONResponse:
         body = error.body()
-        # Never a server path in an answer, whatever a message quoted.
-        body["error"]["message"] = body["error"]["message"].replace(str(storage.root), "<upload>")
+        # Never a server path in an answer, whatever a message quoted; text a client sent
+        # (a path that is not UTF-8) shown escaped.
+        message = body["error"]["message"].replace(str(storage.root), "<upload>")
+        body["error"]["message"] = message.encode("utf-8", "backslashreplace").decode("utf-8")
         return JSONResponse(body, status_code=error.status, headers=error.headers)
 
     @app.exception_handler(ApiError)
@@ -169,7 +172,7 @@ def _add_error_handlers(app: FastAPI, storage: Storage) -> None:
             message = ("the request body is larger than this route accepts"
                        + (f" ({limit / MB:.3g} MB)" if limit else ""))
         elif status == 404:
-            message = f"no such page or route: {request.url.path}"
+            message = f"no such page or route: {request.url.path[:200]}"
         return answer(ApiError(status, _HTTP_CODES.get(status, "error"), message, dict(error.headers or {})))
 
     @app.exception_handler(RequestValidationError)
@@ -212,6 +215,49 @@ def _add_page(app: FastAPI, settings: ServeSettings) -> None:
 
 
 # --- middleware -----------------------------------------------------------------------------------
+
+class _FerkitApp(FastAPI):
+    """FastAPI with :class:`JsonBodyLimitAnswers` outside everything, FastAPI's own body limit included."""
+
+    def build_middleware_stack(self):
+        return JsonBodyLimitAnswers(super().build_middleware_stack())
+
+
+class JsonBodyLimitAnswers:
+    """FastAPI's request body limit answers a body declared too large (``Content-Length``)
+    with a plain-text ``413``, whatever the route answered; this turns that answer into
+    ferkit's JSON error (with the security headers), so every refusal reads the same."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = None
+        replacing = False
+
+        async def answer(message) -> None:
+            nonlocal replacing, limit
+            if message["type"] == "http.response.start" and message["status"] == 413:
+                kind = Headers(raw=message.get("headers", [])).get("content-type", "")
+                if kind.startswith("text/plain"):
+                    replacing, limit = True, scope.get(MAX_BODY_SIZE_SCOPE_KEY)
+                    return
+            if replacing:
+                if message["type"] == "http.response.body" and not message.get("more_body"):
+                    error = ApiError(413, "too_large", "the request body is larger than this route accepts"
+                                     + (f" ({limit / MB:.3g} MB)" if limit else ""))
+                    await send({"type": "http.response.start", "status": 413, "headers": [
+                        (b"content-type", b"application/json"), (b"connection", b"close"),
+                        *((k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items())]})
+                    await send({"type": "http.response.body", "body": json.dumps(error.body()).encode()})
+                return
+            await send(message)
+
+        await self.app(scope, receive, answer)
+
 
 class SecurityHeadersMiddleware:
     """The security headers on every HTTP answer; ``no-store`` on the API's."""

@@ -101,9 +101,10 @@ class ServeSettings:
         if self.token is None:
             self.token = os.environ.get(TOKEN_ENV) or None
         if self.token is not None:
-            if len(self.token) < MIN_TOKEN_LENGTH or not self.token.isascii() or not self.token.isprintable():
-                raise UsageError(f"the token must be at least {MIN_TOKEN_LENGTH} printable ASCII characters "
-                                 "(make one with: python -c 'import secrets; print(secrets.token_urlsafe())')")
+            t = self.token
+            if len(t) < MIN_TOKEN_LENGTH or not t.isascii() or not t.isprintable() or any(c.isspace() for c in t):
+                raise UsageError(f"the token must be at least {MIN_TOKEN_LENGTH} printable ASCII characters, "
+                                 "no spaces (make one with: python -c 'import secrets; print(secrets.token_urlsafe())')")
         self.cors_origins = tuple(self.cors_origins)
         for origin in self.cors_origins:
             if origin == "*" or not origin.startswith(("http://", "https://")) or origin.endswith("/"):
