@@ -11,6 +11,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("fastapi", reason="ferkit serve needs the serve extra: pip install 'ferkit[serve]'")
@@ -18,8 +19,10 @@ pytest.importorskip("fastapi", reason="ferkit serve needs the serve extra: pip i
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "video"))   # videofiles
 
 from fastapi.testclient import TestClient  # noqa: E402
+from videofiles import write_video  # noqa: E402
 
 from ferkit.serve import ServeSettings, create_app  # noqa: E402
+from imagefiles import astronaut  # noqa: E402
 
 TOKEN = "test-token-0123456789abcdef"
 SINGLE = "fer_justin.jpg"            # faces.csv: 1 face
@@ -70,6 +73,22 @@ def assert_json_error(response, status: int, code: str | None = None) -> dict:
     if code is not None:
         assert error["code"] == code, error
     return error
+
+
+def tiny_video(path: Path, frames: int = 6, fps: int = 5):
+    face = astronaut()[20:220, 140:340]
+    images = [np.ascontiguousarray(np.roll(face, 4 * i, axis=1)[::2, ::2]) for i in range(frames)]
+    return write_video(path, images, fps=fps)
+
+
+def wait_job(client, job_id: str, timeout: float = 60.0, headers=None) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = client.get(f"/v1/videos/{job_id}", headers=headers).json()
+        if status["state"] in ("done", "failed", "cancelled"):
+            return status
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not end: {status}")
 
 
 # --- a real server ---------------------------------------------------------------------------------

@@ -7,30 +7,13 @@ from __future__ import annotations
 import re
 import time
 
-import numpy as np
 import pytest
 from starlette.websockets import WebSocketDisconnect
-from videofiles import truncated_copy, write_audio_only, write_video
+from videofiles import truncated_copy, write_audio_only
 
 import ferkit.serve.security as security
-from conftest import SINGLE, TOKEN, assert_json_error, run_server, serving, state_of
+from conftest import SINGLE, TOKEN, assert_json_error, run_server, serving, state_of, tiny_video, wait_job
 from imagefiles import astronaut, bomb_png, jpeg_bytes
-
-
-def tiny_video(path, frames: int = 6, fps: int = 5):
-    face = astronaut()[20:220, 140:340]
-    images = [np.ascontiguousarray(np.roll(face, 4 * i, axis=1)[::2, ::2]) for i in range(frames)]
-    return write_video(path, images, fps=fps)
-
-
-def wait_job(client, job_id: str, timeout: float = 60.0, headers=None) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = client.get(f"/v1/videos/{job_id}", headers=headers).json()
-        if status["state"] in ("done", "failed", "cancelled"):
-            return status
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not end: {status}")
 
 
 def no_leftovers(client) -> bool:

@@ -271,7 +271,7 @@ def _stream_frame(state, session, data: bytes, t: float, index: int) -> dict:
     require_image(data[:256], name)
     check_pixels(data, state.settings.max_frame_pixels, name)
     rgb = load_image(data, max_pixels=state.settings.max_frame_pixels)
-    result = session.analyse(rgb, t)
+    result = session.analyse(rgb, t, index)
     return {"type": "result", "result": result.to_dict(),
             "ms": round((time.perf_counter() - started) * 1000, 1)}
 

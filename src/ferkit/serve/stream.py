@@ -3,8 +3,7 @@ per-track smoothing, fed one frame at a time.
 
 Each frame comes back as :meth:`ferkit.results.ImageResult.to_dict` with
 ``frame``, ``time``, ``detected`` and each face's ``track``; the probabilities and
-label are the track's smoothed ones (``raw`` has each face's own, in the same
-order, when asked for).
+label are the track's smoothed ones.
 """
 
 from __future__ import annotations
@@ -29,8 +28,9 @@ class StreamSession:
         self._smoothers: dict[int, object] = {}
         self.frames = 0
 
-    def analyse(self, rgb: np.ndarray, t: float, name: str = "<stream>") -> ImageResult:
-        """The faces of one frame taken at ``t`` seconds, tracked and smoothed."""
+    def analyse(self, rgb: np.ndarray, t: float, index: int | None = None, name: str = "<stream>") -> ImageResult:
+        """The faces of one frame taken at ``t`` seconds, tracked and smoothed; ``index`` is the
+        frame's number as the client sent it (default: the frames analysed so far)."""
         detections = self.tracker.update(self.analyzer.detect(rgb), t)
         faces = self.analyzer.classify(rgb, detections)
         for track in self.tracker.ended:
@@ -45,6 +45,6 @@ class StreamSession:
             smoothed.append(replace(face, probabilities=dict(zip(self.labels, (float(v) for v in p))),
                                     label=self.labels[int(np.argmax(p))]))
         result = ImageResult(name, rgb.shape[1], rgb.shape[0], smoothed, labels=self.labels,
-                             frame=self.frames, time=t, detected=True)
+                             frame=self.frames if index is None else index, time=t, detected=True)
         self.frames += 1
         return result
