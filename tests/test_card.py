@@ -8,7 +8,7 @@ from ferkit.labels import FER7
 
 def test_card_round_trips_through_json(tmp_path):
     card = ModelCard(name="m", labels=list(FER7.labels), label_set="fer7", architecture="fercnn_s",
-                     parameters=123, input=InputSpec(48, 1, 0.5, 0.25, clahe=True),
+                     parameters=123, input=InputSpec(48, 1, 0.5, 0.25, preprocess="clahe"),
                      align=AlignSpec("fer2013", 0.1), temperature=1.7,
                      metrics=[Metric("accuracy", 0.7, "FER2013", "PrivateTest", 3589)],
                      training={"command": "ferkit train x.json"})

@@ -15,18 +15,77 @@ from pathlib import Path
 from ferkit.errors import ModelError
 from ferkit.labels import LabelSet, get_label_set
 
-CARD_FORMAT = 1
+CARD_FORMAT = 2                  # the newest card format this ferkit reads
+# Format 2 adds the input modes format-1 readers cannot apply (histeq, lbp, hog); a card without
+# them is still written as format 1, so older ferkit versions keep reading it.
+# The input transforms a model may be trained on (applied by ferkit.preprocess.preprocess_pixels);
+# all work on grayscale, these also on RGB (CLAHE on the L of Lab).
+PREPROCESS_MODES = ("none", "histeq", "clahe", "lbp", "hog")
+COLOUR_MODES = ("none", "clahe")
+FORMAT1_MODES = ("none", "clahe")
+
+
+def check_preprocess(mode: str, channels: int) -> None:
+    """Raise ``ValueError`` unless ``mode`` is a known mode that works on ``channels``-channel
+    input (histeq, LBP and HOG images are grayscale only)."""
+    if mode not in PREPROCESS_MODES:
+        raise ValueError(f"unknown preprocess {mode!r}; known: {', '.join(PREPROCESS_MODES)}")
+    if channels != 1 and mode not in COLOUR_MODES:
+        raise ValueError(f"preprocess {mode!r} works on grayscale input only (channels 1), not "
+                         f"on {channels} channels; with RGB input use 'none' or 'clahe'")
 
 
 @dataclass
 class InputSpec:
-    """What the ONNX graph takes: ``(N, channels, size, size)`` float32."""
+    """What the ONNX graph takes: ``(N, channels, size, size)`` float32.
+
+    ``preprocess`` is the image transform the model was trained on, applied to the crop in
+    the model's colour before normalising (:func:`ferkit.preprocess.model_pixels`): ``none``,
+    ``histeq`` (histogram equalisation), ``clahe``, ``lbp`` (local binary pattern image) or
+    ``hog`` (HOG picture); histeq, lbp and hog need ``channels`` 1. Cards of format 1 said
+    ``"clahe": true`` instead; they read as ``preprocess`` ``clahe``.
+    """
 
     size: int = 48
     channels: int = 1            # 1 = grayscale, 3 = RGB
     mean: float = 0.5            # x = (pixel / 255 - mean) / std
     std: float = 0.25
-    clahe: bool = False          # contrast-limited equalisation before normalising
+    preprocess: str = "none"
+
+    def __post_init__(self) -> None:
+        try:
+            check_preprocess(self.preprocess, self.channels)
+        except ValueError as e:
+            raise ModelError(f"the card's input: {e}") from None
+
+    @property
+    def clahe(self) -> bool:
+        """True for CLAHE input (the format-1 field)."""
+        return self.preprocess == "clahe"
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "InputSpec":
+        d = dict(d)
+        clahe = d.pop("clahe", False)
+        if clahe and d.get("preprocess", "clahe") != "clahe":
+            raise ModelError(f"the card's input says both clahe and preprocess "
+                             f"{d['preprocess']!r}")
+        if clahe:
+            d["preprocess"] = "clahe"
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        """The JSON form: format-1 readers find ``clahe``; ``preprocess`` only where needed."""
+        d = asdict(self)
+        d["clahe"] = self.clahe
+        if self.preprocess in FORMAT1_MODES:
+            del d["preprocess"]
+        return d
+
+    @property
+    def card_format(self) -> int:
+        """The oldest card format that can describe this input."""
+        return 1 if self.preprocess in FORMAT1_MODES else 2
 
 
 @dataclass
@@ -63,7 +122,10 @@ class ModelCard:
     training: dict = field(default_factory=dict)   # data, splits, command, config, wall time, hardware
     ferkit_version: str = ""
     description: str = ""
-    format: int = CARD_FORMAT
+    format: int = 1              # the oldest card format that can read this card
+
+    def __post_init__(self) -> None:
+        self.format = max(self.format, self.input.card_format)
 
     @property
     def label_set_obj(self) -> LabelSet:
@@ -78,7 +140,10 @@ class ModelCard:
         return None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["input"] = self.input.to_dict()
+        d["format"] = max(self.format, self.input.card_format)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelCard":
@@ -86,7 +151,7 @@ class ModelCard:
         if d.get("format", CARD_FORMAT) > CARD_FORMAT:
             raise ModelError(f"model card format {d['format']} is newer than this ferkit "
                              f"understands ({CARD_FORMAT}); upgrade ferkit")
-        d["input"] = InputSpec(**d.get("input", {}))
+        d["input"] = InputSpec.from_dict(d.get("input", {}))
         d["align"] = AlignSpec(**d.get("align", {}))
         d["metrics"] = [Metric(**m) for m in d.get("metrics", [])]
         return cls(**d)

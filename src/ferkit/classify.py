@@ -9,14 +9,14 @@ import numpy as np
 
 from ferkit.errors import ModelError
 from ferkit.models import resolve_model
-from ferkit.preprocess import normalize, to_model_pixels
+from ferkit.preprocess import model_pixels, normalize
 from ferkit.runtime import create_session, softmax
 
 
 class ExpressionClassifier:
     """Turns aligned face crops into calibrated class probabilities.
 
-    The model card gives input size, channels, normalisation, CLAHE and the
+    The model card gives input size, channels, preprocessing, normalisation and the
     temperature that calibrates the softmax. A card that disagrees with its
     ONNX graph (input shape, number of classes) or a temperature that is not
     a positive number is refused at load with :class:`~ferkit.errors.ModelError`.
@@ -58,7 +58,7 @@ class ExpressionClassifier:
     def prepare(self, crops: np.ndarray) -> np.ndarray:
         """uint8 RGB crops ``(N, S, S, 3)`` to the normalised ``(N, C, S, S)`` float32 input."""
         spec = self.card.input
-        pixels = np.stack([to_model_pixels(c, spec.channels, spec.clahe) for c in crops])
+        pixels = np.stack([model_pixels(c, spec.channels, spec.preprocess) for c in crops])
         return normalize(pixels, spec.mean, spec.std)
 
     def logits(self, crops: np.ndarray) -> np.ndarray:

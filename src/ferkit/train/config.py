@@ -31,9 +31,16 @@ class DataConfig:
     ``test_fraction`` / the rest, seeded by ``split_seed`` (see
     :mod:`ferkit.train.splits`): every ensemble member, ``evaluate`` and
     ``export`` get the same split, whatever their own seeds.
+    ``group_by`` names a group of the file-name ``pattern`` (e.g. ``person``): the
+    seeded split then keeps every group whole (no person in two splits), and
+    ``group_merge`` maps group names onto the one they stand for (one person
+    under two ids: ``{"aba079f0...": "501e5c7d..."}``).
     ``preprocess`` holds :class:`~ferkit.train.datasets.PreprocessOptions` for image
-    files (``detector``, ``template``, ``margin``, ``clahe``, ``no_face``, ``size``,
-    ``channels``); FER2013 rows take only ``clahe``.
+    files (``detector``, ``template``, ``margin``, ``mode``, ``no_face``, ``size``,
+    ``channels``); FER2013 rows take only ``mode``. ``mode`` is the pixel transform
+    the model trains on and its card records for inference: ``none``, ``histeq``,
+    ``clahe``, ``lbp`` or ``hog`` (:data:`ferkit.card.PREPROCESS_MODES`; the last
+    three need grayscale); ``clahe: true`` is the older spelling of ``mode: clahe``.
     """
 
     kind: str = "fer2013"
@@ -48,6 +55,8 @@ class DataConfig:
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     split_seed: int = 0
+    group_by: str | None = None
+    group_merge: dict = field(default_factory=dict)
     preprocess: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -62,6 +71,33 @@ class DataConfig:
             raise ConfigError(f"data.split_seed must be an integer, not {self.split_seed!r}")
         if not isinstance(self.preprocess, dict):
             raise ConfigError(f"data.preprocess must be a mapping, not {self.preprocess!r}")
+        self.preprocess_mode  # noqa: B018  (checks mode and clahe)
+        if self.group_by is not None:
+            if not isinstance(self.group_by, str) or not self.group_by:
+                raise ConfigError(f"data.group_by must be the name of a group of the file-name "
+                                  f"pattern, not {self.group_by!r}")
+            if self.kind != "filenames":
+                raise ConfigError(f"data.group_by reads groups from file names: it needs data.kind "
+                                  f"'filenames', not {self.kind!r}")
+        if not isinstance(self.group_merge, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in self.group_merge.items()):
+            raise ConfigError(f"data.group_merge must map group names to group names, not "
+                              f"{self.group_merge!r}")
+
+    @property
+    def preprocess_mode(self) -> str:
+        """The pixel transform of ``preprocess`` (``mode``, or ``clahe: true``), checked."""
+        from ferkit.card import PREPROCESS_MODES
+
+        pre = self.preprocess or {}
+        mode = pre.get("mode", "clahe" if pre.get("clahe") else "none")
+        if mode not in PREPROCESS_MODES:
+            raise ConfigError(f"data.preprocess.mode must be one of {', '.join(PREPROCESS_MODES)}, "
+                              f"not {mode!r}")
+        if pre.get("clahe") and mode != "clahe":
+            raise ConfigError(f"data.preprocess says clahe: true and mode: {mode!r}; keep one "
+                              "(clahe: true is mode: clahe)")
+        return mode
 
     @classmethod
     def from_dict(cls, d: dict) -> DataConfig:
@@ -70,14 +106,17 @@ class DataConfig:
         check_options(cls, d, "data")
         return cls(**d)
 
-    def with_clahe(self, clahe: bool) -> DataConfig:
-        """A copy whose preprocessing has CLAHE on or off."""
-        pre = dict(self.preprocess or {})
-        if clahe:
-            pre["clahe"] = True
-        else:
-            pre.pop("clahe", None)
+    def with_preprocess(self, mode: str) -> DataConfig:
+        """A copy whose pixel transform is ``mode`` (``none``: the crops as cut, what
+        evaluating an ONNX model through its card needs)."""
+        pre = {k: v for k, v in (self.preprocess or {}).items() if k not in ("mode", "clahe")}
+        if mode != "none":
+            pre["mode"] = mode
         return replace(self, preprocess=pre)
+
+    def with_clahe(self, clahe: bool) -> DataConfig:
+        """A copy with CLAHE (``True``) or with no pixel transform at all (``False``)."""
+        return self.with_preprocess("clahe" if clahe else "none")
 
 
 def read_config_file(path: Path, what: str = "config"):
@@ -204,6 +243,12 @@ class TrainConfig:
                               f"({self.image_size})")
         if self.channels not in (1, 3):
             raise ConfigError(f"channels must be 1 or 3, not {self.channels!r}")
+        from ferkit.card import check_preprocess
+
+        try:
+            check_preprocess(self.data.preprocess_mode, self.channels)
+        except ValueError as e:
+            raise ConfigError(f"data.preprocess: {e}") from None
         if not self.lr > 0:
             raise ConfigError(f"lr must be > 0, not {self.lr!r}")
         if not self.std > 0:

@@ -78,8 +78,8 @@ def evaluate_checkpoint(checkpoint, data: DataConfig | None = None, split: str |
     cfg = ck.config
     data = data or cfg.data
     if dataset is None:
-        clahe = bool(cfg.data.preprocess.get("clahe", False))
-        dataset = load_dataset(data.with_clahe(clahe), cfg.image_size, cfg.channels, progress)
+        dataset = load_dataset(data.with_preprocess(cfg.data.preprocess_mode), cfg.image_size,
+                               cfg.channels, progress)
     part, split_name = pick_split(dataset, split, data)
     logits = predict_logits(ck.model, model_images(part.images, cfg), cfg, tta,
                             progress=progress)
@@ -111,7 +111,7 @@ def evaluate_onnx(model, data: DataConfig | None = None, split: str | None = Non
     if dataset is None:
         if data is None:
             raise UsageError(f"{card.name}: the card records no training data; pass data")
-        dataset = load_dataset(data.with_clahe(False), card.input.size, card.input.channels,
+        dataset = load_dataset(data.with_preprocess("none"), card.input.size, card.input.channels,
                                progress)
     part, split_name = pick_split(dataset, split, data or DataConfig())
     probs = onnx_outputs(clf, part.images, progress=progress)

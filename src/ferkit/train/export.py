@@ -36,7 +36,7 @@ from .calibrate import fit_temperature
 from .checkpoint import LoadedCheckpoint, load_checkpoint
 from .config import TrainConfig
 from .datasets import load_dataset
-from .datasets.preprocess import apply_clahe
+from .datasets.preprocess import apply_mode
 from .evaluate import evaluate_onnx
 from .onnx_inference import load_onnx_model, onnx_outputs
 from .splits import Splits, describe, resolve_splits
@@ -216,9 +216,11 @@ class ExportResult:
     quantized: Path | None = None
 
 
-def graph_input(images: np.ndarray, cfg: TrainConfig, clahe: bool) -> np.ndarray:
-    """Dataset crops as the exported graph's normalised float32 input (CLAHE as the card says)."""
-    x = normalize_pixels(apply_clahe(images) if clahe else images, cfg.mean, cfg.std)
+def graph_input(images: np.ndarray, cfg: TrainConfig, preprocess: str | bool) -> np.ndarray:
+    """Dataset crops as the exported graph's normalised float32 input, with the pixel
+    transform the card says (``preprocess``: a mode; ``True``/``False``: CLAHE or none)."""
+    mode = {True: "clahe", False: "none"}.get(preprocess, preprocess)
+    x = normalize_pixels(apply_mode(images, mode), cfg.mean, cfg.std)
     if cfg.channels == 3 and x.shape[1] == 1:
         x = np.repeat(x, 3, 1)
     return x
@@ -298,7 +300,7 @@ def initial_card(members: list[LoadedCheckpoint], out_path: Path, name: str | No
         architecture=architecture, parameters=int(sum(p.numel() for m in members
                                                       for p in m.model.parameters())),
         input=InputSpec(size=cfg.image_size, channels=cfg.channels, mean=cfg.mean, std=cfg.std,
-                        clahe=bool(pre.get("clahe", False))),
+                        preprocess=cfg.data.preprocess_mode),
         align=AlignSpec(template=pre.get("template", "fer2013"), margin=float(pre.get("margin", 0.0))),
         temperature=1.0, ferkit_version=__version__,
         description=description or (
@@ -366,7 +368,7 @@ def export_onnx(checkpoint, out_path: str | os.PathLike, *, name: str | None = N
     members = load_members(checkpoint)
     cfg = members[0].config
     if dataset is None:
-        dataset = load_dataset(cfg.data.with_clahe(False), cfg.image_size, cfg.channels,
+        dataset = load_dataset(cfg.data.with_preprocess("none"), cfg.image_size, cfg.channels,
                                progress)
     splits = resolve_splits(dataset, cfg.data)
     say = log.info if progress else log.debug
@@ -374,8 +376,7 @@ def export_onnx(checkpoint, out_path: str | os.PathLike, *, name: str | None = N
     say(f"export: {'+'.join(m.config.model for m in members)} to {out_path} (opset {OPSET}, "
         f"{weights} weights, flip TTA {'on' if flip_tta else 'off'})")
     graph, reference, converted = write_model(members, out_path, flip_tta, weights)
-    clahe = bool(cfg.data.preprocess.get("clahe", False))
-    x = graph_input(splits.val.images[:64], cfg, clahe)
+    x = graph_input(splits.val.images[:64], cfg, cfg.data.preprocess_mode)
     parity, rounding = check_parity(graph, reference, out_path, x)
 
     card = initial_card(members, out_path, name, description, dataset.name)
@@ -512,7 +513,7 @@ def quantize_model(float_path: Path, card: ModelCard, members: list[LoadedCheckp
             idx = rng.choice(len(calib_part), min(calibration_samples, len(calib_part)),
                              replace=False)
             imgs = calib_part.images[np.sort(idx)]
-            x = graph_input(imgs, cfg, card.input.clahe)
+            x = graph_input(imgs, cfg, card.input.preprocess)
             quantize_static(str(prepped), str(out), _CalibrationReader(x, "input"),
                             weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
                             per_channel=True)

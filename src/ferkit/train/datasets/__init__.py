@@ -9,7 +9,7 @@ from .fer2013 import load_fer2013, load_ferplus
 from .filenames import load_filenames
 from .folders import load_folder
 from .manifest import is_manifest_dataset, load_manifest
-from .preprocess import PreprocessOptions, apply_clahe
+from .preprocess import PreprocessOptions, apply_mode
 
 __all__ = ["FaceDataset", "PreprocessOptions", "load_dataset", "load_fer2013", "load_ferplus",
            "load_filenames", "load_folder", "load_manifest"]
@@ -23,14 +23,14 @@ def load_dataset(data, image_size: int = 48, channels: int = 1,
 
     Image files are cropped at ``image_size`` with ``channels`` unless
     ``data.preprocess`` says otherwise. FER2013 rows are crops already; of the
-    preprocessing options only ``clahe`` applies to them.
+    preprocessing options only the pixel transform ``mode`` applies to them.
     """
     pre = dict(data.preprocess or {})
     if data.kind in ("fer2013", "ferplus"):
-        other = set(pre) - {"clahe"}
+        other = set(pre) - {"clahe", "mode"}
         if other:
             raise ConfigError(f"preprocess option(s) {', '.join(sorted(other))} apply to image "
-                             f"files, not to {data.kind} rows (only 'clahe' does)")
+                             f"files, not to {data.kind} rows (only 'mode' does)")
         if data.kind == "fer2013":
             ds = load_fer2013(data.path)
         else:
@@ -38,9 +38,10 @@ def load_dataset(data, image_size: int = 48, channels: int = 1,
                 raise ConfigError("data.kind 'ferplus' needs data.votes (fer2013new.csv)")
             mode = "soft" if data.label_mode == "soft" else "majority"
             ds = load_ferplus(data.path, data.votes, mode)
-        if pre.get("clahe"):
-            ds.images = apply_clahe(ds.images)
-            ds.info["clahe"] = True
+        pixels = data.preprocess_mode
+        if pixels != "none":
+            ds.images = apply_mode(ds.images, pixels)
+            ds.info["preprocess"] = pixels
         return ds
     opts = PreprocessOptions.from_dict(pre, size=image_size, channels=channels)
     if data.kind == "manifest" or (data.kind == "folder" and is_manifest_dataset(data.path)):

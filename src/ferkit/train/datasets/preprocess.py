@@ -1,11 +1,13 @@
 """Image files to fixed-size face crops, the way inference makes them, cached on disk.
 
 detect → align (:func:`ferkit.align.align_face`, template + margin) → resize →
-grayscale or RGB (:func:`ferkit.preprocess.to_model_pixels`) → optional CLAHE.
-Files that are already face crops (``detector=None``) are only resized, as
-``ferkit analyze --crops`` does. Crops are cached per file (path, size, mtime)
-and per set of options, so a second run neither decodes nor detects again.
-CLAHE is applied after the cache, so one cache serves both settings.
+grayscale or RGB (:func:`ferkit.preprocess.to_model_pixels`) → the pixel transform
+``mode`` (:func:`ferkit.preprocess.preprocess_pixels`: none, histeq, clahe, lbp, hog),
+exactly as :class:`ferkit.classify.ExpressionClassifier` prepares crops for a card with
+that ``input.preprocess``. Files that are already face crops (``detector=None``) are
+only resized, as ``ferkit analyze --crops`` does. Crops are cached per file (path,
+size, mtime) and per set of options, so a second run neither decodes nor detects
+again. The transform is applied after the cache, so one cache serves every mode.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class PreprocessOptions:
     ``detector``: a :func:`ferkit.detect.create_detector` name for raw photos,
     or ``None`` when the files are face crops already. ``no_face``: ``skip``
     drops photos without a detected face, ``center`` keeps a centre crop.
+    ``mode``: one of :data:`ferkit.card.PREPROCESS_MODES` (``clahe: true`` in a
+    config dict is the older spelling of ``mode: clahe``).
     """
 
     size: int = 48
@@ -43,12 +47,18 @@ class PreprocessOptions:
     detector: str | None = None
     template: str = "fer2013"
     margin: float = 0.0
-    clahe: bool = False
+    mode: str = "none"
     no_face: str = "skip"
 
     def __post_init__(self) -> None:
+        from ferkit.card import check_preprocess
+
         if self.channels not in (1, 3):
             raise ConfigError(f"preprocess.channels must be 1 or 3, not {self.channels}")
+        try:
+            check_preprocess(self.mode, self.channels)
+        except ValueError as e:
+            raise ConfigError(f"preprocess: {e}") from None
         if self.no_face not in NO_FACE_ACTIONS:
             raise ConfigError(f"preprocess.no_face must be one of {NO_FACE_ACTIONS}, "
                              f"not {self.no_face!r}")
@@ -57,13 +67,20 @@ class PreprocessOptions:
     def from_dict(cls, d: dict | None, **defaults) -> PreprocessOptions:
         """Options from a config dict; ``defaults`` fill keys the dict leaves out."""
         d = {**defaults, **(d or {})}
+        if "clahe" in d:                       # the older spelling of mode: clahe
+            clahe = d.pop("clahe")
+            if clahe and d.get("mode", "clahe") != "clahe":
+                raise ConfigError(f"preprocess says clahe: true and mode: {d['mode']!r}; keep one")
+            if clahe:
+                d["mode"] = "clahe"
         check_options(cls, d, "preprocess")
         return cls(**d)
 
     def cache_key(self) -> str:
-        """Identifies the cached crops: every option except CLAHE (applied after the cache)."""
+        """Identifies the cached crops: every option except the pixel transform (applied
+        after the cache)."""
         d = asdict(self)
-        d.pop("clahe")
+        d.pop("mode")
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -89,14 +106,19 @@ def center_crop(image: np.ndarray, size: int) -> np.ndarray:
     return resize_crop(image[y:y + s, x:x + s], size)
 
 
+def apply_mode(images: np.ndarray, mode: str) -> np.ndarray:
+    """The pixel transform ``mode`` on uint8 crops ``(N, S, S)`` or ``(N, S, S, 3)``, as
+    inference applies it (:func:`ferkit.preprocess.preprocess_pixels`)."""
+    from ferkit.preprocess import preprocess_pixels
+
+    if mode == "none" or not len(images):
+        return images
+    return np.stack([preprocess_pixels(im, mode) for im in images])
+
+
 def apply_clahe(images: np.ndarray) -> np.ndarray:
     """CLAHE on uint8 crops ``(N, S, S)`` or ``(N, S, S, 3)`` with inference's settings."""
-    from ferkit.preprocess import to_model_pixels
-
-    if images.ndim == 3:
-        return np.stack([to_model_pixels(np.repeat(im[:, :, None], 3, 2), 1, True)
-                         for im in images]) if len(images) else images
-    return np.stack([to_model_pixels(im, 3, True) for im in images]) if len(images) else images
+    return apply_mode(images, "clahe")
 
 
 class CropCache:
@@ -139,7 +161,7 @@ class CropCache:
 
 
 def crop_file(path: Path, opts: PreprocessOptions, detector) -> tuple[str, np.ndarray, int]:
-    """``(status, crop, faces found)`` for one file, without CLAHE."""
+    """``(status, crop, faces found)`` for one file, before the pixel transform."""
     from ferkit.align import align_face
     from ferkit.imageio import load_image
     from ferkit.preprocess import to_model_pixels
@@ -220,8 +242,7 @@ def preprocess_files(paths: list[Path], opts: PreprocessOptions, root: Path | No
         store.save()
     shape = (0, opts.size, opts.size) + (() if opts.channels == 1 else (3,))
     images = np.stack(crops) if crops else np.zeros(shape, np.uint8)
-    if opts.clahe:
-        images = apply_clahe(images)
+    images = apply_mode(images, opts.mode)
     report = {"files": len(paths), "kept": len(kept), "cache_hits": hits,
               "unreadable": _problem(unreadable), "no_face_skipped": _problem(no_face),
               "no_face_center_crop": _problem(centred),
