@@ -18,8 +18,8 @@ Routes (relative to the mount point)::
     GET  /images/{item id}          the image
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: FastAPI reads the route functions'
+# annotations at run time, and Request is imported inside create_router.
 from pathlib import Path
 
 STATIC = Path(__file__).with_name("static")
