@@ -12,6 +12,9 @@ they all see the same split membership. The rule, from the data config alone:
   ``data.split_seed`` — never by a member's training seed. A ``test`` split the
   data carries (e.g. a ``test/`` folder) stays the test set and only the rest is
   divided into training and validation.
+* With ``data.group_by`` (a named group of the file-name pattern, e.g. ``person``)
+  that seeded split deals out whole groups instead (:func:`group_assignment`), so no
+  person sits in two splits; ``data.group_merge`` joins groups that are one person.
 
 Nothing here mutates the dataset. :func:`membership_digest` fingerprints a
 split's samples, so runs and exported model cards can show which samples
@@ -21,11 +24,13 @@ they used.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from ferkit.errors import DatasetError
+from ferkit.errors import ConfigError, DatasetError
 
 from .config import DataConfig
 from .datasets.base import FaceDataset
@@ -46,6 +51,50 @@ def stratified_assignment(labels: np.ndarray, val_fraction: float, test_fraction
         roles[idx[:n_val]] = "val"
         roles[idx[n_val:n_val + n_test]] = "test"
     return roles
+
+
+def group_assignment(groups: np.ndarray, val_fraction: float, test_fraction: float,
+                     seed: int) -> np.ndarray:
+    """Role per sample with every group (a person, a subject) wholly in one role.
+
+    Groups are shuffled (seeded) and dealt out until each of val and test holds
+    about its fraction of the samples; the rest train.
+    """
+    groups = np.asarray(groups)
+    names, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    order = np.random.default_rng(seed).permutation(len(names))
+    roles_of = np.full(len(names), "train", dtype=object)
+    total, filled = len(groups), {"val": 0, "test": 0}
+    targets = {"val": val_fraction * total, "test": test_fraction * total}
+    for g in order:
+        role = next((r for r in ("val", "test") if filled[r] + counts[g] / 2 <= targets[r]), None)
+        if role is None:
+            continue
+        roles_of[g] = role
+        filled[role] += counts[g]
+    return roles_of[inverse]
+
+
+def sample_groups(ds: FaceDataset, data: DataConfig) -> np.ndarray | None:
+    """The group of every sample under ``data.group_by`` (``None`` without it): the named
+    group of ``data.pattern`` in each sample's file name, renamed by ``data.group_merge``."""
+    if not data.group_by:
+        return None
+    from .datasets.filenames import compile_pattern
+
+    rx = compile_pattern(data.pattern)
+    if data.group_by not in rx.groupindex:
+        raise ConfigError(f"data.group_by {data.group_by!r} is not a named group of the file-name "
+                          f"pattern {rx.pattern!r} (its groups: {', '.join(rx.groupindex)})")
+    groups = []
+    for source in ds.sources:
+        m = rx.fullmatch(unicodedata.normalize("NFC", Path(str(source)).stem))
+        if m is None or m.group(data.group_by) is None:
+            raise DatasetError(f"{ds.name}: data.group_by {data.group_by!r} finds no group in "
+                               f"{source!r}")
+        g = m.group(data.group_by)
+        groups.append(data.group_merge.get(g, g))
+    return np.array(groups, dtype=object)
 
 
 def _named(present: set, configured: str | None, layout: tuple[str, ...]) -> str | None:
@@ -79,8 +128,13 @@ def plan_splits(ds: FaceDataset, data: DataConfig) -> SplitPlan:
         return SplitPlan(roles, names, seeded=False)
     rest = ds.split != test if test else np.ones(len(ds), bool)
     test_fraction = 0.0 if test else data.test_fraction
-    roles[rest] = stratified_assignment(ds.hard_targets[rest], data.val_fraction, test_fraction,
-                                        data.split_seed)
+    groups = sample_groups(ds, data)
+    if groups is not None:
+        roles[rest] = group_assignment(groups[rest], data.val_fraction, test_fraction,
+                                       data.split_seed)
+    else:
+        roles[rest] = stratified_assignment(ds.hard_targets[rest], data.val_fraction,
+                                            test_fraction, data.split_seed)
     if test:
         roles[~rest] = "test"
     return SplitPlan(roles, {"train": "train", "val": "val", "test": test or "test"}, seeded=True)
@@ -113,7 +167,8 @@ def resolve_splits(ds: FaceDataset, data: DataConfig) -> Splits:
         parts[role] = ds.subset(idx, f"{ds.name}:{plan.names[role]}") if len(idx) else None
     for role in ("train", "val"):
         if parts[role] is None:
-            how = (f"{data.val_fraction:g} of each class drawn with split_seed "
+            unit = f"of the {data.group_by} groups" if data.group_by else "of each class"
+            how = (f"{data.val_fraction:g} {unit} drawn with split_seed "
                    f"{data.split_seed}" if plan.seeded else f"split {plan.names[role]!r}")
             raise DatasetError(f"{ds.name}: no {'training' if role == 'train' else 'validation'} "
                                f"samples ({len(ds)} samples; {how}); add images or change "
