@@ -102,33 +102,6 @@ class DataConfig:
             raise ConfigError(f"data.preprocess says clahe: true and mode: {mode!r}; keep one "
                               "(clahe: true is mode: clahe)")
         return mode
-        self.preprocess_mode  # noqa: B018  (checks mode and clahe)
-        if self.group_by is not None:
-            if not isinstance(self.group_by, str) or not self.group_by:
-                raise ConfigError(f"data.group_by must be the name of a group of the file-name "
-                                  f"pattern, not {self.group_by!r}")
-            if self.kind != "filenames":
-                raise ConfigError(f"data.group_by reads groups from file names: it needs data.kind "
-                                  f"'filenames', not {self.kind!r}")
-        if not isinstance(self.group_merge, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in self.group_merge.items()):
-            raise ConfigError(f"data.group_merge must map group names to group names, not "
-                              f"{self.group_merge!r}")
-
-    @property
-    def preprocess_mode(self) -> str:
-        """The pixel transform of ``preprocess`` (``mode``, or ``clahe: true``), checked."""
-        from ferkit.card import PREPROCESS_MODES
-
-        pre = self.preprocess or {}
-        mode = pre.get("mode", "clahe" if pre.get("clahe") else "none")
-        if mode not in PREPROCESS_MODES:
-            raise ConfigError(f"data.preprocess.mode must be one of {', '.join(PREPROCESS_MODES)}, "
-                              f"not {mode!r}")
-        if pre.get("clahe") and mode != "clahe":
-            raise ConfigError(f"data.preprocess says clahe: true and mode: {mode!r}; keep one "
-                              "(clahe: true is mode: clahe)")
-        return mode
 
     @classmethod
     def from_dict(cls, d: dict) -> DataConfig:
@@ -274,12 +247,6 @@ class TrainConfig:
                               f"({self.image_size})")
         if self.channels not in (1, 3):
             raise ConfigError(f"channels must be 1 or 3, not {self.channels!r}")
-        from ferkit.card import check_preprocess
-
-        try:
-            check_preprocess(self.data.preprocess_mode, self.channels)
-        except ValueError as e:
-            raise ConfigError(f"data.preprocess: {e}") from None
         from ferkit.card import check_preprocess
 
         try:
