@@ -238,5 +238,18 @@ def _add_uri(plan: Plan, uri: str, suffixes) -> None:
         plan.items.append(Item(full, full, _posix(folder) if plan.kind == "videos" else None))
 
 
+
+
+def read_list(path: str | os.PathLike) -> list[str]:
+    """The inputs a list file names, one a line; blank lines and ``#`` comments are passed over."""
+    name = display_name(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"cannot read the input list {name}: {getattr(e, 'strerror', None) or e}") from None
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
 __all__ = ["KINDS", "OBJECT_STORE_SCHEMES", "VIDEO_SUFFIXES", "Item", "Plan", "build_plan",
-           "is_uri", "read_error"]
+           "is_uri", "read_error", "read_list"]

@@ -13,7 +13,7 @@ Sizing: one actor per CPU of the cluster, each asking for :data:`WORKER_CPUS`
 beside a full pool (an actor pool that takes every CPU starves the reads and
 the run hangs). Each actor runs ONNX Runtime on one thread unless ``threads``
 is set. Actors are restarted when they die and their batch is retried
-(``max_restarts``/``max_task_retries``); a block whose files cannot be read at
+(Ray Data's defaults for actor pools: ``max_restarts=-1``, ``max_task_retries=-1``); a block whose files cannot be read at
 all (a file removed after the plan was made) leaves its inputs unprocessed
 without failing the run, and a rerun retries them.
 
@@ -125,6 +125,7 @@ class RayEngine:
         ray = self.ray
         from ray.data import ActorPoolStrategy, DataContext
 
+        logging.getLogger("ray.data").setLevel(logging.ERROR)   # ferkit shows the progress
         context = DataContext.get_current()
         context.enable_progress_bars = False
         context.max_errored_blocks = -1   # unreadable blocks: inputs left unprocessed, run goes on
@@ -159,7 +160,7 @@ class RayEngine:
         ds = ds.map_batches(ImageActor, fn_constructor_kwargs={"settings": self._settings(settings)},
                             batch_size=settings.batch_size, batch_format="numpy",
                             compute=ActorPoolStrategy(min_size=1, max_size=self.workers),
-                            num_cpus=self.cpus, max_restarts=-1, max_task_retries=-1)
+                            num_cpus=self.cpus)   # Ray Data's actors: max_restarts=-1, max_task_retries=-1
         try:
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
                 for path, blob in zip(batch["path"], batch["result"]):

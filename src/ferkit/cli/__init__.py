@@ -26,3 +26,4 @@ from . import video  # noqa: E402,F401
 from . import serve  # noqa: E402,F401
 from . import data  # noqa: E402,F401
 from . import survey  # noqa: E402,F401
+from . import batch  # noqa: E402,F401
