@@ -28,6 +28,12 @@ class AugmentConfig:
     erasing: float = 0.5        # probability of one random-erasing rectangle per image
     mixup: float = 0.0          # Beta(alpha, alpha); 0 disables
     cutmix: float = 0.0         # Beta(alpha, alpha); 0 disables
+    # What inference sees beyond FER2013's crops: small or soft faces, other exposures.
+    lowres: float = 0.0         # probability of a down-then-up resize to 35-80 % of the size
+    blur: float = 0.0           # probability of a Gaussian blur, sigma 0.4-1.4 px
+    contrast: float = 0.0       # max relative contrast change, uniform in [1 - c, 1 + c]
+    brightness: float = 0.0     # max brightness shift on [0, 1] pixels
+    gamma: float = 0.0          # log-uniform gamma in [1 / (1 + g), 1 + g]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -37,6 +43,8 @@ PRESETS: dict[str, AugmentConfig] = {
     "none": AugmentConfig(0, 0, 0, 0, False, 0, 0),
     "light": AugmentConfig(10, 0.05, 0.0, 0.05, True, 0.0, 0.0),
     "default": AugmentConfig(),
+    # "default" plus the degradations of real photos and video frames.
+    "robust": AugmentConfig(lowres=0.3, blur=0.2, contrast=0.3, brightness=0.15, gamma=0.4),
     # The ResNet50-on-Korean-faces recipe.
     "korean-resnet50": AugmentConfig(rotation=40, shift=0.07, shear=0.2, zoom=0.2, hflip=True,
                                      noise=0.03, erasing=0.0),
@@ -103,11 +111,57 @@ def augment_batch(x: torch.Tensor, cfg: AugmentConfig, out_size: int, train: boo
     out = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     if not train:
         return out
+    out = _photometric(out, cfg, generator)
+    if cfg.lowres > 0:
+        out = _low_resolution(out, cfg.lowres, generator)
+    if cfg.blur > 0:
+        out = _blur(out, cfg.blur, generator)
     if cfg.noise > 0:
         out = (out + torch.randn(out.shape, generator=generator).to(out) * cfg.noise).clamp_(0, 1)
     if cfg.erasing > 0:
         out = _random_erase(out, cfg.erasing, generator)
     return out
+
+
+def _chosen(n: int, p: float, generator) -> torch.Tensor:
+    return torch.rand(n, generator=generator) < p
+
+
+def _photometric(x: torch.Tensor, cfg: AugmentConfig, generator) -> torch.Tensor:
+    n = x.shape[0]
+    if cfg.gamma > 0:
+        g = torch.exp((torch.rand(n, generator=generator) * 2 - 1) * math.log1p(cfg.gamma))
+        x = x.clamp(1e-4, 1) ** g.to(x).view(n, 1, 1, 1)
+    if cfg.contrast > 0 or cfg.brightness > 0:
+        c = 1 + (torch.rand(n, generator=generator) * 2 - 1) * cfg.contrast
+        b = (torch.rand(n, generator=generator) * 2 - 1) * cfg.brightness
+        mean = x.mean((1, 2, 3), keepdim=True)
+        x = ((x - mean) * c.to(x).view(n, 1, 1, 1) + mean + b.to(x).view(n, 1, 1, 1)).clamp(0, 1)
+    return x
+
+
+def _low_resolution(x: torch.Tensor, p: float, generator) -> torch.Tensor:
+    """Down-then-up resize of a random part of the batch (one scale per batch)."""
+    pick = _chosen(x.shape[0], p, generator).to(x.device)
+    size = x.shape[-1]
+    small = max(int(size * (0.35 + 0.45 * float(torch.rand(1, generator=generator)))), 8)
+    low = F.interpolate(F.interpolate(x, size=small, mode="area"), size=size, mode="bilinear",
+                        align_corners=False)
+    return torch.where(pick.view(-1, 1, 1, 1), low, x)
+
+
+def _blur(x: torch.Tensor, p: float, generator) -> torch.Tensor:
+    """Gaussian blur (one sigma per batch) of a random part of the batch."""
+    pick = _chosen(x.shape[0], p, generator).to(x.device)
+    sigma = 0.4 + float(torch.rand(1, generator=generator))
+    r = max(int(math.ceil(2 * sigma)), 1)
+    k = torch.exp(-torch.arange(-r, r + 1, dtype=x.dtype, device=x.device) ** 2 / (2 * sigma ** 2))
+    k = k / k.sum()
+    c = x.shape[1]
+    y = F.pad(x, (r, r, r, r), mode="reflect")
+    y = F.conv2d(y, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    y = F.conv2d(y, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    return torch.where(pick.view(-1, 1, 1, 1), y, x)
 
 
 def _random_erase(x: torch.Tensor, p: float, generator) -> torch.Tensor:

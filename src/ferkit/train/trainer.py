@@ -33,8 +33,9 @@ from ferkit.progress import progress_bar
 from .augment import augment_batch, get_augment, mix_batch
 from .checkpoint import read_checkpoint, save_checkpoint
 from .compare import plot_curves, read_run
-from .config import TrainConfig, member_dir, member_dirs
+from .config import TrainConfig, check_distill, member_dir, member_dirs
 from .datasets import FaceDataset, load_dataset
+from .distill import TeacherEnsemble, distillation_loss, load_teachers
 from .inference import autocast, model_images, normalize, predict_logits
 from .models import check_model_name, create_model
 from .splits import Splits, describe, resolve_splits
@@ -292,8 +293,10 @@ def restore(state: dict | None, model: nn.Module, opt: torch.optim.Optimizer,
 
 
 def train_one_epoch(model, opt, data: TrainingTensors, cfg: TrainConfig, epoch: int, aug,
-                    gen: torch.Generator, device: torch.device, bar, task) -> dict:
-    """One pass over the training set; returns its loss, accuracy and last learning rate."""
+                    gen: torch.Generator, device: torch.device, bar, task,
+                    teachers: TeacherEnsemble | None = None) -> dict:
+    """One pass over the training set; returns its loss, accuracy and last learning rate.
+    With ``teachers`` the loss is :func:`~ferkit.train.distill.distillation_loss`."""
     model.train()
     n_train = len(data.x_train)
     steps = max(n_train // cfg.batch_size, 1)
@@ -303,6 +306,7 @@ def train_one_epoch(model, opt, data: TrainingTensors, cfg: TrainConfig, epoch: 
         order = torch.randperm(n_train, generator=gen)
     loss_sum = correct = seen = 0.0
     lr = cfg.lr
+    kd = check_distill(cfg.distill) if teachers is not None else None
     for step in range(steps):
         lr = lr_at(cfg, epoch + step / steps)
         for g in opt.param_groups:
@@ -312,14 +316,18 @@ def train_one_epoch(model, opt, data: TrainingTensors, cfg: TrainConfig, epoch: 
         x = augment_batch(x, aug, cfg.input_size, train=True, generator=gen)
         y = _soft_targets(data.y_train[idx], data.num_classes, cfg.label_smoothing)
         x, y = mix_batch(x, y, aug, gen)
-        x = normalize(x, cfg).to(device).contiguous(memory_format=torch.channels_last)
+        x = x.to(device)
         y = y.to(device)
         with autocast(device, cfg.amp):
-            logits = model(x)
-        per = -(y * F.log_softmax(logits.float(), 1))
-        if data.class_weights is not None:
-            per = per * data.class_weights
-        loss = per.sum(1).mean()
+            logits = model(normalize(x, cfg).contiguous(memory_format=torch.channels_last))
+        if teachers is not None:
+            loss = distillation_loss(logits, teachers.probabilities(x, kd["temperature"]), y,
+                                     kd["temperature"], kd["weight"])
+        else:
+            per = -(y * F.log_softmax(logits.float(), 1))
+            if data.class_weights is not None:
+                per = per * data.class_weights
+            loss = per.sum(1).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -434,6 +442,11 @@ def run_plan(plan: RunPlan, progress: bool = True,
     aug = get_augment(cfg.augment)
     gen = torch.Generator().manual_seed(cfg.seed)
     state = restore(plan.resume_state, model, opt, gen)
+    teachers = None
+    if cfg.distill:
+        teachers = load_teachers(check_distill(cfg.distill), list(plan.dataset.label_set.labels),
+                                 device)
+        log.info(f"distilling from {len(teachers.teachers)} teacher(s)")
     if plan.resume_state is not None:
         log.info(f"resuming {plan.out} after epoch {state.start_epoch} of {cfg.epochs}")
     steps = max(len(data.x_train) // cfg.batch_size, 1)
@@ -442,7 +455,8 @@ def run_plan(plan: RunPlan, progress: bool = True,
     with progress_bar(progress) as bar:
         task = bar.add_task("train", total=max(cfg.epochs - state.start_epoch, 0) * steps)
         for epoch in range(state.start_epoch, cfg.epochs):
-            fit = train_one_epoch(model, opt, data, cfg, epoch, aug, gen, device, bar, task)
+            fit = train_one_epoch(model, opt, data, cfg, epoch, aug, gen, device, bar, task,
+                                  teachers)
             val = validate(model, data, cfg, device)
             save_epoch(plan, epoch, model, opt, gen, fit, val, state,
                        state.elapsed_before + time.time() - t0)

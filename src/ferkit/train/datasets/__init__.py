@@ -5,13 +5,14 @@ from __future__ import annotations
 from ferkit.errors import ConfigError, UnknownNameError
 
 from .base import FaceDataset
-from .fer2013 import load_fer2013, load_ferplus
+from .fer2013 import load_fer2013, load_fer2013_blended, load_ferplus
 from .filenames import load_filenames
 from .folders import load_folder
 from .manifest import is_manifest_dataset, load_manifest
 from .preprocess import PreprocessOptions, apply_mode
 
-__all__ = ["FaceDataset", "PreprocessOptions", "load_dataset", "load_fer2013", "load_ferplus",
+__all__ = ["FaceDataset", "PreprocessOptions", "load_dataset", "load_fer2013",
+           "load_fer2013_blended", "load_ferplus",
            "load_filenames", "load_folder", "load_manifest"]
 
 DATA_KINDS = ("fer2013", "ferplus", "folder", "filenames", "manifest")
@@ -31,7 +32,11 @@ def load_dataset(data, image_size: int = 48, channels: int = 1,
         if other:
             raise ConfigError(f"preprocess option(s) {', '.join(sorted(other))} apply to image "
                              f"files, not to {data.kind} rows (only 'mode' does)")
-        if data.kind == "fer2013":
+        if data.kind == "fer2013" and data.label_mode == "blend":
+            if not data.votes:
+                raise ConfigError("data.label_mode 'blend' needs data.votes (fer2013new.csv)")
+            ds = load_fer2013_blended(data.path, data.votes, data.blend)
+        elif data.kind == "fer2013":
             ds = load_fer2013(data.path)
         else:
             if not data.votes:

@@ -108,6 +108,46 @@ def ferplus_majority(votes: np.ndarray) -> np.ndarray:
     return np.where(ok, best, -1)
 
 
+# Where each FER-7 class (FER2013 order) sits among the FER+ vote columns.
+FER7_FROM_FERPLUS = [FERPLUS_COLUMNS.index(c) for c in
+                     ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")]
+
+
+def ferplus_fer7_distribution(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The crowd's distribution over FER-7 (FER2013 order) from FER+ vote counts, and which
+    rows have any vote on those seven classes (contempt, unknown and not-a-face dropped)."""
+    emo = votes[:, FER7_FROM_FERPLUS].astype(np.float32)
+    total = emo.sum(1, keepdims=True)
+    ok = total[:, 0] > 0
+    return np.divide(emo, total, out=np.zeros_like(emo), where=total > 0), ok
+
+
+def blend_targets(labels: np.ndarray, votes: np.ndarray, weight: float) -> np.ndarray:
+    """Soft FER-7 targets ``weight * onehot(FER2013 label) + (1 - weight) * crowd``; rows the
+    crowd left without a FER-7 vote keep their FER2013 label alone."""
+    onehot = np.eye(7, dtype=np.float32)[labels]
+    crowd, ok = ferplus_fer7_distribution(votes)
+    out = onehot.copy()
+    out[ok] = weight * onehot[ok] + (1 - weight) * crowd[ok]
+    return out
+
+
+def load_fer2013_blended(fer2013_path: str | os.PathLike, votes_path: str | os.PathLike,
+                         weight: float = 0.5) -> FaceDataset:
+    """FER2013 over FER-7 with soft targets: ``weight`` on the FER2013 label and the rest on
+    the FER+ crowd's distribution over the same seven classes (:func:`blend_targets`)."""
+    if not 0.0 <= weight <= 1.0:
+        raise ConfigError(f"data.blend must be between 0 and 1, not {weight!r}")
+    ds = load_fer2013(fer2013_path)
+    votes = read_ferplus_votes(votes_path)
+    if len(votes) != len(ds):
+        raise DatasetError(f"{votes_path}: {len(votes)} vote rows vs {len(ds)} FER2013 rows")
+    ds.targets = blend_targets(ds.targets, votes, weight)
+    ds.name = f"fer2013-blend{weight:g}"
+    ds.info.update(votes_path=str(votes_path), blend=weight)
+    return ds
+
+
 def load_ferplus(fer2013_path: str | os.PathLike, votes_path: str | os.PathLike,
                  mode: str = "majority") -> FaceDataset:
     """FER2013 images with FER+ labels over FER+-8, joined by row order.

@@ -1,0 +1,140 @@
+"""Turn the weights `recipes/gpu_models.py` brought back into ferkit's packaged models.
+
+For each model: a ferkit checkpoint (``.gpu/ship/<name>/best.ckpt``) from the GPU state dict,
+then ``ferkit.train.export.export_onnx`` with static int8 quantisation, which fits the
+temperature on the validation split and measures every card figure on this machine from the
+exported file; extra held-out figures (FER+ majority labels, held-out Korean people, posed
+subjects) are measured the same way, through the shipped int8 file, and added to the card.
+Finally the int8 model, its card and the float weights for fine-tuning (``--init``) are copied
+into ``src/ferkit/models``.
+
+    python recipes/ship_models.py --gpu-out .gpu/out --data ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ferkit.card import Metric, ModelCard, card_path_for
+from ferkit.labels import FER7, FERPLUS8, get_label_set
+from ferkit.train.checkpoint import save_checkpoint
+from ferkit.train.config import DataConfig, TrainConfig
+from ferkit.train.datasets.base import FaceDataset
+from ferkit.train.datasets.fer2013 import load_fer2013, load_ferplus
+from ferkit.train.evaluate import evaluate_onnx
+from ferkit.train.export import export_onnx
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "src" / "ferkit" / "models"
+TERMS = {
+    "fer2013": "FER2013 (ICML 2013 representation-learning challenge, Kaggle): research use",
+    "ferplus": "FER+ votes (Microsoft, MIT licence) for the same FER2013 images",
+    "korean_aihub": "AIHub 한국인 감정인식을 위한 복합 영상 (NIA, Korea), via a public GitHub copy: research "
+                    "use only, credit 'AI-Hub, 한국지능정보사회진흥원'; never redistributed",
+    "bu3dfe_bosphorus_posed": "BU-3DFE (Yin et al. 2006) and Bosphorus (Savran et al. 2008) 2D faces: "
+                              "non-commercial research licences; never redistributed",
+    "web_contempt": "in-the-wild web face crops labelled contempt (AffectNet-like, student-cleaned): "
+                    "research use; never redistributed",
+}
+
+
+def load_gpu_state(paths: list[Path]) -> tuple[dict, dict]:
+    state, meta = {}, None
+    for p in paths:
+        part = torch.load(p, map_location="cpu", weights_only=True)
+        state.update({k: v.float() if v.is_floating_point() else v for k, v in part["state"].items()})
+        meta = meta or part["meta"]
+    return state, meta
+
+
+def write_checkpoint(state: dict, meta: dict, cfg: TrainConfig, labels, label_set: str,
+                     path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint({"config": cfg.to_dict(), "epoch": meta["best_epoch"] - 1, "model": state,
+                     "labels": list(labels), "label_set": label_set,
+                     "best": {"score": meta["best_score"], "epoch": meta["best_epoch"]},
+                     "wall_time_s": meta["wall_s"], "hardware": meta.get("hardware", "GPU")}, path)
+    return path
+
+
+def save_init_weights(state: dict, arch: str, out: Path) -> None:
+    """Float16 weights for ``ferkit train --init`` (numpy arrays: no pickle to load)."""
+    np.savez_compressed(out, **{k: v.half().numpy() if v.is_floating_point() else v.numpy()
+                                for k, v in state.items()}, __architecture__=np.array(arch))
+
+
+def held_out_metric(model: Path, dataset: FaceDataset, name: str, notes: str) -> list[Metric]:
+    rep = evaluate_onnx(model, dataset=dataset, split="all", progress=False)
+    rep.dataset, rep.split = name, "held-out"
+    out = rep.card_metrics(notes=notes)
+    for cls, r in zip(rep.labels, rep.per_class_recall):
+        out.append(Metric(f"recall_{cls}", float(r), name, "held-out", rep.samples, notes))
+    return out
+
+
+def ship(name: str, ckpt: Path, dataset: FaceDataset, description: str, sets: list[str],
+         extra: list, init_arch: str, state: dict) -> ModelCard:
+    work = ckpt.parent / f"{name}.onnx"
+    res = export_onnx(ckpt, work, name=name, quantize="static", dataset=dataset,
+                      description=description)
+    int8 = res.quantized
+    card = ModelCard.load(card_path_for(int8))
+    for ds, label, notes in extra:
+        card.metrics += held_out_metric(int8, ds, label, notes)
+    card.training["training_sets"] = [{"name": s, "terms": TERMS[s]} for s in sets]
+    card.training["recipe"] = ["python recipes/pack_data.py --data ../shared/data --out .gpu/pack",
+                               "PYTHONPATH=src python recipes/gpu_models.py --pack .gpu/pack --out $OUT",
+                               "python recipes/ship_models.py --gpu-out .gpu/out"]
+    card.name = name
+    card.description = description
+    shutil.copy(int8, MODELS_DIR / f"{name}.onnx")
+    card.save(MODELS_DIR / f"{name}.json")
+    save_init_weights(state, init_arch, MODELS_DIR / f"{name}.weights.npz")
+    return card
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gpu-out", type=Path, default=Path(".gpu/out"))
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"))
+    ap.add_argument("--work", type=Path, default=Path(".gpu/ship"))
+    ap.add_argument("--only", nargs="*", default=["fer7", "ferplus8", "korean6"])
+    args = ap.parse_args()
+    fer_csv = args.data / "fer2013" / "fer2013.csv.gz"
+    votes = args.data / "fer2013" / "fer2013new.csv"
+    summary = {}
+    if "fer7" in args.only:
+        state, meta = load_gpu_state([args.gpu_out / "fer7_student.pt"])
+        spec = meta["spec"]
+        cfg = TrainConfig(name="fer7-default", model=spec["arch"], channels=1, image_size=spec["image"],
+                          input_size=spec["crop"], drop_rate=0.4, augment="robust",
+                          data=DataConfig(kind="fer2013", path=str(fer_csv), votes=str(votes),
+                                          label_mode="blend", blend=spec["blend"]),
+                          notes="distilled student; see training.recipe")
+        ck = write_checkpoint(state, meta, cfg, FER7.labels, "fer7", args.work / "fer7" / "best.ckpt")
+        fer = load_fer2013(fer_csv)
+        plus = load_ferplus(fer_csv, votes, "majority")
+        private_plus = plus.subset(np.flatnonzero((plus.split == "PrivateTest")
+                                                  & np.isin(plus.hard_targets, range(7))))
+        private_plus.targets = np.array([FER7.index(FERPLUS8.labels[t]) for t in private_plus.targets])
+        private_plus.label_set = FER7
+        extra = [(private_plus, "ferplus-majority-fer7", "FER+ majority label on PrivateTest images "
+                  "whose majority is one of the 7 FER2013 classes")]
+        summary["fer7"] = ship("fer7-default", ck, fer, (
+            f"One {spec['arch']} student distilled from {len(meta['teachers'])} teachers "
+            f"({', '.join(meta['teachers'])}) on FER2013 Training with FER+-blended targets "
+            f"(weight {spec['blend']} on the FER2013 label), the happy/angry/sad images of "
+            "korean_aihub training people and the posed studio training subjects; selected on "
+            "PublicTest, PublicTest FER+ majority, held-out Korean people and posed subjects."),
+            ["fer2013", "ferplus", "korean_aihub", "bu3dfe_bosphorus_posed"], extra, spec["arch"], state)
+    print(json.dumps({k: [(m.name, m.split, round(m.value, 4)) for m in v.metrics if m.name == "accuracy"]
+                      for k, v in summary.items()}, indent=1, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
