@@ -55,7 +55,13 @@ def serve(
         print_warning(f"listening on {host} without a token: anyone who can reach port {port} can use "
                       "this server; set --token or FERKIT_TOKEN")
 
+    import importlib.util
+
     import uvicorn
+
+    if not any(importlib.util.find_spec(m) for m in ("websockets", "wsproto")):
+        print_warning("no WebSocket library: the webcam stream (/v1/stream) will not work; "
+                      "pip install 'ferkit[serve]' (it brings websockets)")
 
     from ferkit.serve import create_app
 
