@@ -14,9 +14,12 @@ from ferkit.detect import DEFAULT_DETECTOR, Detector, create_detector
 from ferkit.errors import InputError, UsageError, check_int, check_number
 from ferkit.imageio import display_name, load_image
 from ferkit.results import Detection, Face, ImageResult
+from ferkit.runtime import RunAhead
 
 DEFAULT_MODEL = "default"
 MAX_MARGIN = 2.0
+# Files read and detected ahead of the one being classified (fast analyzers).
+FILES_AHEAD = 2
 
 
 @dataclass
@@ -27,6 +30,12 @@ class AnalyzerOptions:
     ``min_face_size``, ``score_threshold`` and ``detect_size`` (the longer side
     frames are scaled to for detection) configure the detector ferkit builds
     from the ``detector`` name; ``None`` keeps the backend's own default.
+
+    ``fast`` (default) detects coarse to fine (see :class:`~ferkit.detect.Detector`)
+    and overlaps decoding and detection with classification on a second thread
+    in :meth:`Analyzer.analyze_files` and video analysis; ``False`` runs the
+    single full-size detection pass and one stage at a time, as ferkit did
+    before (kept to measure the two side by side).
     """
 
     detector: str | Detector = DEFAULT_DETECTOR
@@ -36,6 +45,7 @@ class AnalyzerOptions:
     score_threshold: float | None = None
     detect_size: int | None = None
     threads: int = 0
+    fast: bool = True
 
     def __post_init__(self) -> None:
         check_number("margin", self.margin, low=0.0, high=MAX_MARGIN, optional=True)
@@ -43,16 +53,22 @@ class AnalyzerOptions:
         check_number("score_threshold", self.score_threshold, low=0.0, high=1.0, optional=True)
         check_int("detect_size", self.detect_size, low=32, optional=True)
         check_int("threads", self.threads, low=0)
+        if not isinstance(self.fast, bool):
+            raise UsageError(f"fast must be True or False, got {self.fast!r}")
         if isinstance(self.detector, Detector) and self.detector_options(include_threads=False):
             raise UsageError("min_face_size, score_threshold and detect_size configure a detector "
                              "ferkit builds; with a Detector instance, set them on it instead")
 
     def detector_options(self, include_threads: bool = True) -> dict:
-        """Options for :func:`~ferkit.detect.create_detector` (only those set)."""
+        """Options for :func:`~ferkit.detect.create_detector` (only those set); with
+        ``include_threads`` also the thread count and, unless ``fast``, the single
+        full-size pass."""
         opts = {"min_face_size": self.min_face_size, "score_threshold": self.score_threshold,
                 "max_side": self.detect_size}
         if include_threads:
             opts["threads"] = self.threads
+            if not self.fast:
+                opts["coarse_side"] = 0   # the single full-size pass
         return {k: v for k, v in opts.items() if v is not None}
 
     def to_dict(self) -> dict:
@@ -77,9 +93,9 @@ class Analyzer:
                  model: str | os.PathLike = DEFAULT_MODEL, *, margin: float | None = None,
                  min_face_size: int | None = None, score_threshold: float | None = None,
                  detect_size: int | None = None, threads: int = 0,
-                 keep_crops: bool = False) -> None:
+                 keep_crops: bool = False, fast: bool = True) -> None:
         options = AnalyzerOptions(detector, model, margin, min_face_size, score_threshold,
-                                  detect_size, threads)
+                                  detect_size, threads, fast)
         self.options = options
         self.classifier = ExpressionClassifier(options.model, threads=options.threads)
         self.detector = create_detector(options.detector, **options.detector_options())
@@ -150,26 +166,55 @@ class Analyzer:
 
     def analyze_files(self, paths: Iterable[str | os.PathLike], *, crop: bool = False,
                       keep_images: bool = False) -> Iterator[ImageResult]:
-        """Analyse files one by one; a file that fails yields a result with ``error`` set
-        (and ``width``/``height`` ``None`` when it could not be read at all).
+        """Analyse files one by one, in order; a file that fails yields a result with
+        ``error`` set (and ``width``/``height`` ``None`` when it could not be read at all).
 
         With ``keep_images`` each result carries its decoded RGB image in ``image``.
+        When the analyzer is ``fast``, the next files are read and detected on a
+        worker thread while this one is classified.
         """
-        for path in paths:
-            name = display_name(path)
+        staged = (self._read_and_detect(path, crop) for path in paths)
+        if not self.options.fast:
+            for item in staged:
+                yield self._file_result(item, crop, keep_images)
+            return
+        with RunAhead(staged, depth=FILES_AHEAD, name="ferkit-read") as ahead:
+            for item in ahead:
+                yield self._file_result(item, crop, keep_images)
+
+    def _read_and_detect(self, path, crop: bool) -> tuple:
+        """``(name, rgb, detections, error)`` of one file; ``rgb`` is ``None`` when it
+        could not be read, ``detections`` ``None`` in crop mode or when detection failed."""
+        name = display_name(path)
+        try:
+            rgb = load_image(path)
+        except (InputError, OSError) as e:
+            return name, None, None, str(e)
+        if crop:
+            return name, rgb, None, None
+        try:
+            return name, rgb, self.detect(rgb), None
+        except Exception as e:  # one bad image must not end a batch
+            return name, rgb, None, _failure(e)
+
+    def _file_result(self, staged: tuple, crop: bool, keep_images: bool) -> ImageResult:
+        name, rgb, detections, error = staged
+        if rgb is None:
+            return ImageResult(name, error=error, labels=self.labels)
+        faces = []
+        if error is None:
             try:
-                rgb = load_image(path)
-            except (InputError, OSError) as e:
-                yield ImageResult(name, error=str(e), labels=self.labels)
-                continue
-            try:
-                result = self._analyze_rgb(rgb, name, crop)
+                faces = self.classify_crops([rgb]) if crop else self.classify(rgb, detections)
             except Exception as e:  # one bad image must not end a batch
-                result = ImageResult(name, rgb.shape[1], rgb.shape[0], labels=self.labels,
-                                     error=f"analysis failed: {type(e).__name__}: {e}")
-            if keep_images:
-                result.image = rgb
-            yield result
+                error = _failure(e)
+        result = ImageResult(name, rgb.shape[1], rgb.shape[0], faces, labels=self.labels, error=error)
+        if keep_images:
+            result.image = rgb
+        return result
+
+
+def _failure(error: Exception) -> str:
+    return f"analysis failed: {type(error).__name__}: {error}"
 
 
 def _resize(image: np.ndarray, size: int) -> np.ndarray:

@@ -64,3 +64,78 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     z = z - z.max(axis=-1, keepdims=True)
     p = np.exp(z)
     return p / p.sum(axis=-1, keepdims=True)
+
+
+class RunAhead:
+    """Iterates ``items`` on a worker thread, at most ``depth`` items ahead of the
+    consumer, so that its work (decoding, detection: FFmpeg, Pillow and ONNX
+    Runtime release the GIL) overlaps the consumer's on another core.
+
+    Iterating a ``RunAhead`` gives the items in order; an exception the items
+    raise is raised there, after the items before it. :meth:`close` (or leaving
+    the ``with`` block) stops the worker after the item in hand, closes ``items``
+    on the worker thread (a generator's ``finally`` runs there) and waits for it.
+    """
+
+    _ITEM, _END, _ERROR = range(3)
+
+    def __init__(self, items, depth: int = 2, name: str = "ferkit-ahead") -> None:
+        import queue
+        import threading
+
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._fill, args=(items,), name=name, daemon=True)
+        self._thread.start()
+
+    def _fill(self, items) -> None:
+        try:
+            for item in items:
+                if not self._put((self._ITEM, item)):
+                    return
+            self._put((self._END, None))
+        except BaseException as e:  # handed to the consumer's thread
+            self._put((self._ERROR, e))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    def _put(self, entry) -> bool:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self):
+        while True:
+            kind, value = self._queue.get()
+            if kind == self._ITEM:
+                yield value
+            elif kind == self._ERROR:
+                self._stop.set()
+                raise value
+            else:
+                return
+
+    def close(self) -> None:
+        """Stop the worker and wait for it (it finishes the item in hand first)."""
+        import queue
+
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                self._thread.join(0.05)
+
+    def __enter__(self) -> "RunAhead":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
