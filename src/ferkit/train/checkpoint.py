@@ -22,7 +22,7 @@ from ferkit.errors import ConfigError, ModelError
 from ferkit.labels import LabelSet, get_label_set
 
 from .config import TrainConfig, member_dirs
-from .models import create_model
+from .models import model_from_config
 
 CHECKPOINT_VERSION = 1
 REQUIRED_KEYS = ("model", "config", "epoch", "labels")
@@ -87,7 +87,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     except ConfigError as e:
         raise ModelError(f"{path}: its config cannot be read ({e})") from None
     ls = checkpoint_label_set(ck)
-    model = create_model(cfg.model, len(ls), cfg.channels, cfg.drop_rate)
+    model = model_from_config(cfg, len(ls))
     try:
         model.load_state_dict(ck["model"])
     except RuntimeError as e:

@@ -146,6 +146,10 @@ def read_config_file(path: Path, what: str = "config"):
 # Test-time augmentation of checkpoints (ferkit.train.inference.predict_logits).
 TTA_MODES = ("none", "flip", "ten-crop")
 
+# Weight initialisation and classifier head (ferkit.train.models.create_model).
+INITS = ("default", "he_normal")
+HEADS = ("linear", "dense512")
+
 # Options every ensemble member must share (see TrainConfig.members).
 SHARED_BY_MEMBERS = ("data", "image_size", "channels", "mean", "std")
 
@@ -171,6 +175,8 @@ class TrainConfig:
     image_size: int = 48          # stored images are resized to this
     input_size: int = 40          # crop fed to the network
     drop_rate: float = 0.4
+    init: str = "default"         # default | he_normal (every conv/linear weight)
+    head: str = "linear"          # linear | dense512 (Dense-512 + ReLU + dropout 0.5 + linear)
     augment: str | dict = "default"
     optimizer: str = "sgd"        # sgd | adamw | adam | rmsprop
     lr: float = 0.05
@@ -263,7 +269,7 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be an integer >= 0, not {value!r}")
         choices = {"optimizer": ("sgd", "adamw", "adam", "rmsprop"),
                    "schedule": ("cosine", "step", "constant"),
-                   "balance": ("none", "sampler", "loss")}
+                   "balance": ("none", "sampler", "loss"), "init": INITS, "head": HEADS}
         for name, allowed in choices.items():
             if str(getattr(self, name)).lower() not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}, "

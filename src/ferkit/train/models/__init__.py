@@ -2,13 +2,20 @@
 
 ferkit's own architectures register themselves with :func:`register_model`;
 any other name is handed to timm (``pip install ferkit[train]``), from scratch.
+Two options apply to every architecture (the Korean ResNet projects' recipe):
+``head="dense512"`` puts Dense-512 + ReLU + dropout 0.5 before the classifier
+(instead of one linear layer), ``init="he_normal"`` draws every convolution and
+linear weight from He's normal (``std = sqrt(2 / fan_in)``, biases 0) instead of
+the layers' own defaults.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from ferkit.errors import UnknownNameError
+from ferkit.errors import ConfigError, UnknownNameError
+
+from ..config import HEADS, INITS
 
 from . import cnn  # noqa: F401  (registers ferkit's own models)
 from .registry import MODELS as _REGISTRY
@@ -25,7 +32,13 @@ TIMM_ALIASES = {
 }
 
 
-__all__ = ["TIMM_ALIASES", "check_model_name", "create_model", "list_models", "register_model"]
+INITS = ("default", "he_normal")
+HEADS = ("linear", "dense512")
+DENSE_HEAD_WIDTH = 512
+DENSE_HEAD_DROPOUT = 0.5
+
+__all__ = ["HEADS", "INITS", "TIMM_ALIASES", "check_model_name", "create_model", "list_models",
+           "model_from_config", "register_model"]
 
 
 def list_models() -> list[str]:
@@ -46,15 +59,71 @@ def check_model_name(name: str) -> None:
                                f"{', '.join(sorted(_REGISTRY))}; or any timm architecture name")
 
 
-def create_model(name: str, num_classes: int, in_chans: int = 1, drop_rate: float = 0.0,
-                 **kwargs) -> nn.Module:
-    """Build an untrained model by name (no pretrained weights are ever fetched)."""
-    if name in _REGISTRY:
-        return _REGISTRY[name](num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate,
-                               **kwargs)
-    check_model_name(name)
-    import timm
+def check_model_options(init: str, head: str) -> None:
+    """Raise :class:`~ferkit.errors.ConfigError` for an unknown ``init`` or ``head``."""
+    for what, value, allowed in (("init", init, INITS), ("head", head, HEADS)):
+        if value not in allowed:
+            raise ConfigError(f"{what} must be one of {', '.join(allowed)}, not {value!r}")
 
-    timm_name = TIMM_ALIASES.get(name, name)
-    return timm.create_model(timm_name, pretrained=False, num_classes=num_classes,
-                             in_chans=in_chans, drop_rate=drop_rate, **kwargs)
+
+def create_model(name: str, num_classes: int, in_chans: int = 1, drop_rate: float = 0.0,
+                 init: str = "default", head: str = "linear", **kwargs) -> nn.Module:
+    """Build an untrained model by name (no pretrained weights are ever fetched), with the
+    ``init`` and ``head`` options of the module doc."""
+    check_model_options(init, head)
+    if name in _REGISTRY:
+        model = _REGISTRY[name](num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate,
+                                **kwargs)
+    else:
+        check_model_name(name)
+        import timm
+
+        timm_name = TIMM_ALIASES.get(name, name)
+        model = timm.create_model(timm_name, pretrained=False, num_classes=num_classes,
+                                  in_chans=in_chans, drop_rate=drop_rate, **kwargs)
+    if head == "dense512":
+        _dense_head(model, name)
+    if init == "he_normal":
+        he_normal(model)
+    return model
+
+
+def model_from_config(cfg, num_classes: int) -> nn.Module:
+    """The untrained model a :class:`~ferkit.train.config.TrainConfig` describes (training
+    builds it, checkpoints rebuild it before loading their weights)."""
+    return create_model(cfg.model, num_classes, cfg.channels, cfg.drop_rate, init=cfg.init,
+                        head=cfg.head)
+
+
+def _classifier(model: nn.Module) -> tuple[str, nn.Module | None]:
+    """The dotted name and module of the final classifier: timm's ``get_classifier()``,
+    or ``head`` for ferkit's own models."""
+    layer = model.get_classifier() if hasattr(model, "get_classifier") else getattr(model, "head",
+                                                                                    None)
+    for name, module in model.named_modules():
+        if module is layer and name:
+            return name, module
+    return "", None
+
+
+def _dense_head(model: nn.Module, name: str) -> None:
+    """Replace the final linear classifier with Dense-512 + ReLU + dropout + linear."""
+    where, old = _classifier(model)
+    if not isinstance(old, nn.Linear):
+        raise ConfigError(f"head 'dense512' replaces a final linear classifier, which {name} "
+                          f"does not end in (found {type(old).__name__})")
+    parent = model.get_submodule(where.rpartition(".")[0]) if "." in where else model
+    setattr(parent, where.rpartition(".")[2], nn.Sequential(
+        nn.Linear(old.in_features, DENSE_HEAD_WIDTH), nn.ReLU(inplace=True),
+        nn.Dropout(DENSE_HEAD_DROPOUT), nn.Linear(DENSE_HEAD_WIDTH, old.out_features)))
+
+
+def he_normal(model: nn.Module) -> nn.Module:
+    """He-normal weights (``std = sqrt(2 / fan_in)``) and zero biases for every
+    convolution and linear layer, as Keras' ``he_normal`` (untruncated)."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return model
