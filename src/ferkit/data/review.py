@@ -102,7 +102,7 @@ def create_review_app(dataset: str | Path):
     book = ReviewBook(dataset)
     app = FastAPI(title="ferkit data review", docs_url=None, redoc_url=None)
     headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-               "Content-Security-Policy": "default-src 'self'; img-src 'self'; object-src 'none'"}
+               "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'"}
 
     def guarded(fn, *args, **kwargs):
         try:

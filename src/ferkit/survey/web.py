@@ -25,6 +25,15 @@ from pathlib import Path
 STATIC = Path(__file__).with_name("static")
 STATIC_FILES = {"index.html": "text/html; charset=utf-8", "survey.js": "text/javascript; charset=utf-8",
                 "survey.css": "text/css; charset=utf-8"}
+# The page's own words in each survey language (the labels' come from ferkit.labels).
+TEXTS = {
+    "en": {"intro": "You will see faces, one at a time. For each, choose the expression you see. "
+                    "You can stop and come back later in this browser.",
+           "start": "Start", "done": "Thank you: every image is answered."},
+    "ko": {"intro": "얼굴 사진이 한 장씩 나옵니다. 사진마다 보이는 표정을 고르세요. "
+                    "이 브라우저에서 언제든 멈췄다가 이어서 할 수 있습니다.",
+           "start": "시작", "done": "감사합니다. 모든 사진에 답했습니다."},
+}
 
 
 def create_router(survey_dir: Path):
@@ -65,7 +74,8 @@ def create_router(survey_dir: Path):
     def about() -> dict:
         spec = survey.spec
         names = spec.get("names", {})
-        return {"title": spec.get("title", ""), "language": spec.get("language", "en"),
+        language = spec.get("language", "en")
+        return {"title": spec.get("title", ""), "language": language, "texts": TEXTS.get(language, TEXTS["en"]),
                 "total": len(survey.items),
                 "choices": [{"value": c, "name": names.get(c, c)} for c in survey.labels]}
 

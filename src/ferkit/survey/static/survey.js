@@ -88,6 +88,11 @@
       return;
     }
     document.documentElement.lang = survey.language || "en";
+    if (survey.texts) {
+      $("intro-text").textContent = survey.texts.intro;
+      $("start").textContent = survey.texts.start;
+      $("done-text").textContent = survey.texts.done;
+    }
     if (survey.title) {
       $("title").textContent = survey.title;
       document.title = survey.title;
