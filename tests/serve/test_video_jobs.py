@@ -135,3 +135,16 @@ def test_a_tiny_job_and_its_outputs(tmp_path):
         assert r.status_code in (200, 409)      # 409 while it runs: files are served once it has ended
         if r.status_code == 409:
             assert r.json()["error"]["code"] == "not_ready"
+
+
+def test_charts_name_the_clients_file(tmp_path, monkeypatch):
+    import ferkit.video.plots as plots
+
+    titles = []
+    real = plots.plot_overview
+    monkeypatch.setattr(plots, "plot_overview", lambda result, path: titles.append(result.source) or real(result, path))
+    with serving(tmp_path) as c:
+        job = c.post("/v1/videos?name=my%20clip.mp4", content=tiny_video(tmp_path / "c.mp4").read_bytes()).json()
+        status = wait_job(c, job["id"])
+    assert status["state"] == "done" and "overview.png" in {f["name"] for f in status["files"]}
+    assert titles == ["my clip.mp4"]

@@ -16,7 +16,7 @@ import secrets
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ferkit.errors import FerkitError
@@ -175,9 +175,11 @@ class VideoJobs:
             return
         job.state, job.started = RUNNING, time.time()
         s = self.settings
+        charts = job.options.plots   # drawn below, once the result names the client's file
         try:
             analyzer = self.models.get(**job.choices)
-            run = analyze_video(str(job.upload), job.options, analyzer=analyzer, out_dir=job.files_dir)
+            run = analyze_video(str(job.upload), replace(job.options, plots=False), analyzer=analyzer,
+                                out_dir=job.files_dir)
         except FerkitError as e:
             job.error = scrub(str(e), job.upload, job.name)
             self._ended(job, FAILED)
@@ -226,11 +228,19 @@ class VideoJobs:
                 result.error = scrub(result.error, job.upload, job.name)
                 job.error = job.error or result.error
                 state = FAILED if not result.frames_analysed else state
-            result.outputs = {name: name for name in result.outputs}
             try:
+                if charts and result.frames_analysed and not job.cancel.is_set():
+                    from ferkit.video.plots import write_plots
+
+                    job.state = FINISHING
+                    result.outputs.update(write_plots(result, job.files_dir))
+                result.outputs = {name: name for name in result.outputs}
                 write_tracks(result, job.files_dir)   # again: with the client's name, no server paths
             except FerkitError as e:
                 job.error = job.error or str(e)
+            except Exception as e:
+                log.exception("video job %s: its charts failed", job.id)
+                job.error = job.error or f"drawing the charts failed: {type(e).__name__}"
             job.frames = max(job.frames, result.frames_decoded)
             job.result = result.to_dict()
         self._ended(job, state)
