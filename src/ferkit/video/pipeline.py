@@ -8,8 +8,9 @@ track keeps running statistics only, and per-frame rows go straight to
 
 from __future__ import annotations
 
+import itertools
 import time
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import numpy as np
 from ferkit.analyzer import AnalyzerOptions
 from ferkit.errors import UsageError
 from ferkit.results import Detection, Face, ImageResult
+from ferkit.runtime import RunAhead
 from ferkit.video.cuts import CutDetector
 from ferkit.video.options import VideoOptions
 from ferkit.video.source import Sampler, VideoDecodeError, open_source
@@ -27,6 +29,9 @@ from ferkit.video.tracker import Tracker
 # them first, so no chart or video of another clip stays beside new results.
 OUTPUT_FILES = ("frames.csv", "tracks.json", "tracks.csv", "annotated.mp4", "overview.png")
 OUTPUT_PATTERNS = ("timeline_*.png",)
+# Frames decoded (and detected) ahead of the one being classified, when the
+# analyzer is fast: enough to ride out uneven decode times, bounded in memory.
+FRAMES_AHEAD = 4
 
 __all__ = ["OUTPUT_FILES", "VideoAnalysis", "VideoOptions", "analyze_video"]
 
@@ -62,6 +67,9 @@ class VideoAnalysis:
             "detect_size": getattr(analyzer.detector, "max_side", None),
             "model": analyzer.card.name,
         }
+        # Decoding and detection overlap the analysis on a worker thread unless
+        # the analyzer asks for one stage at a time (AnalyzerOptions.fast).
+        self._overlap = getattr(getattr(analyzer, "options", None), "fast", True) is not False
         self._stats: dict[int, TrackStats] = {}
         self._summaries = []
         self._short_tracks = 0
@@ -134,35 +142,54 @@ class VideoAnalysis:
         self._started_at = time.perf_counter()
         complete, error = False, None
         shown: list[Face] = []
+        ahead = None
         try:
-            for frame in self.source.frames():
+            frames = self.source.frames()
+            first = next(frames)   # decoded when the source was opened
+            if self.annotate:      # before decoding goes on: it hands the audio to the writer
+                self._open_video(first.image.shape[1], first.image.shape[0], first.time_base)
+            staged = self._stage(itertools.chain([first], frames))
+            if self._overlap:
+                ahead = RunAhead(staged, depth=FRAMES_AHEAD, name="ferkit-decode")
+                staged = iter(ahead)
+            for item in staged:
                 self._decoded += 1
-                if self._decoded == 1 and self.annotate:
-                    self._open_video(frame.image.shape[1], frame.image.shape[0], frame.time_base)
-                if not self.sampler.take(frame):
-                    self._write_video(frame, shown)
-                    continue
-                result = self._analyse(frame)
-                shown = result.faces
-                self._write_video(frame, shown)
-                yield result
+                if item.sampled:
+                    result = self._analyse(item)
+                    shown = result.faces
+                self._write_video(item.frame, shown)
+                if item.sampled:
+                    yield result
             complete = True
         except VideoDecodeError as e:
             error = str(e)
             raise
         finally:
+            if ahead is not None:
+                ahead.close()
             self._finish(complete, error)
 
-    def _analyse(self, frame) -> ImageResult:
-        image = frame.image
-        detect = self._since_detection + 1 >= self.options.detect_every
-        if self.cuts is not None and self.cuts(image):
+    def _stage(self, frames):
+        """Each decoded frame as a :class:`_Staged`: whether it is analysed, whether
+        a scene cut or the schedule has the detector run on it, and its detections.
+        Runs ahead on a worker thread when the analyzer is fast."""
+        for frame in frames:
+            if not self.sampler.take(frame):
+                yield _Staged(frame)
+                continue
+            cut = self.cuts is not None and self.cuts(frame.image)
+            detect = cut or self._since_detection + 1 >= self.options.detect_every
+            self._since_detection = 0 if detect else self._since_detection + 1
+            yield _Staged(frame, True, cut, self.analyzer.detect(frame.image) if detect else None)
+
+    def _analyse(self, item: "_Staged") -> ImageResult:
+        frame, image = item.frame, item.frame.image
+        detect = item.detections is not None
+        if item.cut:
             self.tracker.end_all()
-            detect = True
-        self._since_detection = 0 if detect else self._since_detection + 1
         self._analysed += 1
         if detect:
-            tracked = self.tracker.update(self.analyzer.detect(image), frame.time)
+            tracked = self.tracker.update(item.detections, frame.time)
         else:
             tracked = _inside(self.tracker.carry(frame.time), image.shape[1], image.shape[0])
         weight = self._time_weight(frame.time)
@@ -257,6 +284,17 @@ class VideoAnalysis:
             from ferkit.video.plots import write_plots
 
             result.outputs.update(write_plots(result, self.out_dir))
+
+
+@dataclass
+class _Staged:
+    """A decoded frame on its way to the analysis: ``sampled`` (analysed at all),
+    ``cut`` (a scene cut before it) and the ``detections`` of the detector if it ran."""
+
+    frame: object
+    sampled: bool = False
+    cut: bool = False
+    detections: list[Detection] | None = None
 
 
 def _inside(tracked: list[Detection], width: int, height: int) -> list[Detection]:
