@@ -35,6 +35,8 @@ CHECKPOINTS = typer.Argument(..., help="Training checkpoint(s) (best.ckpt) or ru
 EXPORT_OUT = typer.Option(..., "--out", "-o", help="ONNX file to write; its model card goes beside it (.json).")
 RUNS = typer.Argument(..., help="Run folders written by ferkit train (ensemble folders stand for their members).")
 CURVES_OUT = typer.Option(None, "--out", "-o", help="Also draw the runs' loss and accuracy curves into this PNG.")
+TABLE_OUT = typer.Option(None, "--table", help="Also write the table to this file: Markdown (.md) or CSV (.csv).")
+CHART_OUT = typer.Option(None, "--chart", help="Also draw a bar chart of each run's accuracy (and macro-F1 where evaluated) into this PNG.")
 
 
 class QuantizeMode(str, Enum):
@@ -228,12 +230,30 @@ def export_command(
 def compare_command(
     runs: list[Path] = RUNS,
     out: Path | None = CURVES_OUT,
+    table: Path | None = TABLE_OUT,
+    chart: Path | None = CHART_OUT,
 ) -> None:
-    """Compare training runs: best validation accuracy, epochs, wall time, learning curves."""
-    from ferkit.train.compare import compare_table, plot_curves, read_run, run_folders
+    """Compare training runs: best validation accuracy, epochs, wall time, learning curves;
+    with an evaluation report in a run folder (ferkit evaluate RUN --out RUN/eval) also its
+    accuracy, macro-F1 and per-class recall."""
+    if table is not None and table.suffix.lower() not in (".md", ".csv"):
+        raise UsageError(f"--table {table}: give a .md (Markdown) or .csv file name")
+    from ferkit.train.compare import (
+        compare_table,
+        plot_curves,
+        plot_scores,
+        read_run,
+        run_folders,
+        summary_rows,
+        write_table,
+    )
 
     summaries = [read_run(p) for p in run_folders(runs)]
     console = _console()
     console.print(compare_table(summaries))
     if out is not None:
         console.print(f"curves: {plot_curves(summaries, out)}")
+    if table is not None:
+        console.print(f"table: {write_table(summary_rows(summaries), table)}")
+    if chart is not None:
+        console.print(f"chart: {plot_scores(summaries, chart)}")

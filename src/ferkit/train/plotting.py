@@ -96,3 +96,32 @@ def plot_learning_curves(runs, path: str | os.PathLike) -> Path:
     path = Path(path)
     fig.savefig(path, dpi=110)
     return path
+
+
+def plot_scores(names: list[str], scores: dict[str, list[float | None]], path: str | os.PathLike,
+                title: str = "") -> Path:
+    """Grouped horizontal bars: one group per name (a run), one bar per score (e.g.
+    ``{"accuracy": [...], "macro-F1": [...]}``), each labelled with its value; a missing
+    score (``None``) leaves its bar out."""
+    n, k = len(names), len(scores)
+    fig = new_figure(figsize=(9, 1.2 + 0.32 * n * k + 0.15 * n))
+    ax = fig.subplots()
+    height = 0.8 / max(k, 1)
+    for j, (metric, values) in enumerate(scores.items()):
+        ys = [i + (j - (k - 1) / 2) * height for i in range(n)]
+        kept = [(y, v) for y, v in zip(ys, values) if v is not None]
+        if not kept:
+            continue
+        bars = ax.barh([y for y, _ in kept], [v for _, v in kept], height, color=f"C{j}",
+                       label=metric)
+        ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=2)
+    ax.set_yticks(range(n), names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.08)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    return path
