@@ -244,7 +244,8 @@ def test_the_report_figures_recomputed_from_the_raw_answers(survey_dir, played, 
         max(1 - sum(a[i] == model[i] for a in complete.values()) / len(complete) for i in items))
 
     written = write_report(report, tmp_path / "report")
-    assert {p.name for p in written} == {"report.json", "report.md", "report.html", "scores.png", "confusion.png"}
+    assert {p.name for p in written} == {"report.json", "report.md", "report.html", "scores.png", "confusion_people.png",
+                                      "confusion_model.png"}
     md = (tmp_path / "report" / "report.md").read_text()
     assert f"{report['model']['score']}/{len(items)}" in md and "Fleiss' kappa" in md
     html = (tmp_path / "report" / "report.html").read_text()

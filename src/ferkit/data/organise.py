@@ -1,12 +1,12 @@
 """``ferkit data split`` and ``ferkit data balance``: they set the ``split``,
 ``group`` and ``copies`` columns of a dataset's manifest.
 
-Split: every row gets ``train``, ``val`` or ``test``. With ``group_by`` all rows
-of a group (a person) land in the same split, so no person is in two splits;
-groups are dealt out in a seeded order, each to the split whose class counts it
-brings closest to their targets. Without groups it is
-:func:`ferkit.train.splits.stratified_assignment`, the split ``ferkit train``
-draws for data without one.
+Split: every row gets ``train``, ``val`` or ``test``, by the rules ``ferkit train``
+splits with (:mod:`ferkit.train.splits`), so a seed gives the same membership
+either way. With ``group_by`` all rows of a group (a person) land in the same
+split (:func:`~ferkit.train.splits.group_assignment`), so no person is in two
+splits; without, each class is split in proportion
+(:func:`~ferkit.train.splits.stratified_assignment`).
 
 Balance: ``cap`` leaves at most N kept rows of each class (``copies`` 0 for the
 rest, drawn with the seed); ``oversample`` also repeats the rows of smaller
@@ -92,6 +92,7 @@ def split_dataset(dataset: str | os.PathLike, val: float = 0.1, test: float = 0.
                   group_by: str | None = None, joins=(), seed: int = 0) -> SplitSummary:
     """Assign every row of the dataset's manifest to train, val or test (see the module doc)."""
     from ferkit.train.config import DataConfig
+    from ferkit.train.splits import group_assignment, stratified_assignment
 
     try:
         DataConfig(val_fraction=val, test_fraction=test, split_seed=seed)
@@ -103,12 +104,10 @@ def split_dataset(dataset: str | os.PathLike, val: float = 0.1, test: float = 0.
     labels = [r["label"] or "" for r in rows]
     if group_by:
         keys = group_keys(manifest, group_by, joins)
-        roles = _group_assignment(keys, labels, [r["decision"] == KEEP for r in rows], val, test, seed)
+        roles = group_assignment(np.array(keys, dtype=object), val, test, seed)
         for r, k in zip(rows, keys):
             r["group"] = k
     else:
-        from ferkit.train.splits import stratified_assignment
-
         roles = stratified_assignment(np.array(labels, dtype=object), val, test, seed)
         keys = [r["id"] for r in rows]
     for r, role in zip(rows, roles):
@@ -121,42 +120,6 @@ def split_dataset(dataset: str | os.PathLike, val: float = 0.1, test: float = 0.
         if r["decision"] == KEEP:
             counts[r["split"]][r["label"]] += 1
     return SplitSummary(counts, {s: len(g) for s, g in groups.items()}, group_by)
-
-
-def _group_assignment(keys: list[str], labels: list[str], kept: list[bool], val: float, test: float,
-                      seed: int) -> np.ndarray:
-    """Split per group: groups in a seeded order, each to the split whose per-class
-    counts it brings nearest their targets (least squared excess)."""
-    classes = sorted(set(labels))
-    index = {c: i for i, c in enumerate(classes)}
-    members: dict[str, list[int]] = {}
-    for i, k in enumerate(keys):
-        members.setdefault(k, []).append(i)
-    names = list(members)
-    vectors = np.zeros((len(names), len(classes)))
-    for g, name in enumerate(names):
-        for i in members[name]:
-            if kept[i]:
-                vectors[g, index[labels[i]]] += 1
-    total = vectors.sum(0)
-    fractions = np.array([1 - val - test, val, test])
-    targets = fractions[:, None] * total[None, :]
-    current = np.zeros_like(targets)
-    choice = np.zeros(len(names), dtype=np.int64)
-    order = np.random.default_rng(seed).permutation(len(names))
-    for g in order:
-        v = vectors[g]
-        cost = ((2 * (current - targets) + v) * v).sum(1)   # growth of the squared excess
-        cost[fractions == 0] = np.inf
-        s = int(np.argmin(cost))
-        choice[g] = s
-        current[s] += v
-    roles = np.empty(len(keys), dtype=object)
-    split_names = ("train", "val", "test")
-    for g, name in enumerate(names):
-        for i in members[name]:
-            roles[i] = split_names[choice[g]]
-    return roles
 
 
 @dataclass

@@ -64,17 +64,14 @@ def write_stats(stats: dict, out: str | os.PathLike) -> list[Path]:
     written = [out / "stats.json"]
     write_text_atomic(written[0], json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
     try:
-        import matplotlib
-    except ImportError:
+        from ferkit.train.plotting import new_figure
+
+        fig = new_figure(figsize=(max(4.0, 0.9 * len(stats["training_samples"]) + 2), 3.2), dpi=110)
+    except ImportError:   # matplotlib is an extra (plots, train)
         return written
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ferkit.writers import write_bytes_atomic
-
     per_split = stats["kept_per_split"]
     labels = sorted({c for counts in per_split.values() for c in counts})
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(labels) + 2), 3.2), dpi=110)
+    ax = fig.subplots()
     bottom = np.zeros(len(labels))
     for split, counts in per_split.items():
         values = np.array([counts.get(c, 0) for c in labels], dtype=float)
@@ -85,12 +82,7 @@ def write_stats(stats: dict, out: str | os.PathLike) -> list[Path]:
     if per_split:
         ax.legend(fontsize=8)
     fig.tight_layout()
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    write_bytes_atomic(out / "stats.png", buffer.getvalue())
+    fig.savefig(out / "stats.png")
     written.append(out / "stats.png")
     return written
 

@@ -224,52 +224,30 @@ def _html(r: dict, charts: list[Path], survey_rel: str) -> str:
 
 
 def _charts(r: dict, out: Path) -> list[Path]:
+    """``scores.png`` (people's scores, their mean and the model's) and the two confusion
+    matrices (:func:`ferkit.train.plotting.plot_confusion`); none without matplotlib."""
     try:
-        import matplotlib
+        from ferkit.train.plotting import new_figure, plot_confusion
     except ImportError:
         return []
-    matplotlib.use("Agg")
-    import io
-
-    import matplotlib.pyplot as plt
-
-    from ferkit.writers import write_bytes_atomic
-
-    written = []
-    fig, ax = plt.subplots(figsize=(5, 3), dpi=110)
-    scores = list(r["people"]["scores"].values())
-    ax.hist(scores, bins=range(0, r["items"] + 2), color="#4a7", label="participants")
+    try:
+        fig = new_figure(figsize=(5, 3), dpi=110)
+    except ImportError:
+        return []
+    ax = fig.subplots()
+    ax.hist(list(r["people"]["scores"].values()), bins=range(0, r["items"] + 2), color="#4a7", label="participants")
     ax.axvline(r["people"]["mean"], color="#333", linestyle="--", label=f"people's mean {r['people']['mean']:.1f}")
     ax.axvline(r["model"]["score"], color="#c33", label=f"model {r['model']['score']}")
     ax.set_xlabel(f"score (of {r['items']})")
     ax.set_ylabel("participants")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    write_bytes_atomic(out / "scores.png", buffer.getvalue())
-    written.append(out / "scores.png")
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4), dpi=110)
-    for ax, who in zip(axes, ("people", "model")):
-        m = np.array(r["confusion"][who], dtype=float)
-        norm = m / np.maximum(m.sum(1, keepdims=True), 1)
-        ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-        ax.set_xticks(range(len(r["labels"])), r["labels"], rotation=45, ha="right", fontsize=8)
-        ax.set_yticks(range(len(r["labels"])), r["labels"], fontsize=8)
-        for (y, x), v in np.ndenumerate(m):
-            ax.text(x, y, int(v), ha="center", va="center", fontsize=7,
-                    color="white" if norm[y, x] > 0.5 else "black")
-        ax.set_title(who)
-        ax.set_xlabel("answer")
-        ax.set_ylabel("true label")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    write_bytes_atomic(out / "confusion.png", buffer.getvalue())
-    written.append(out / "confusion.png")
-    return written
+    fig.savefig(out / "scores.png")
+    written = [out / "scores.png"]
+    for who in ("people", "model"):
+        written.append(plot_confusion(np.array(r["confusion"][who]), r["labels"], out / f"confusion_{who}.png",
+                                      f"{who} (rows: true label)"))
+    return [Path(p) for p in written]
 
 
 __all__ = ["cohen_kappa", "fleiss_kappa", "survey_report", "write_report"]
