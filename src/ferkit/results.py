@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -114,6 +114,18 @@ class ImageResult:
     def ok(self) -> bool:
         """True when the image was read and analysed (with or without faces)."""
         return self.error is None
+
+    def with_label_names(self, names: dict[str, str]) -> "ImageResult":
+        """A copy whose class names (each face's label and probability keys, and
+        ``labels``) are renamed by ``names`` (e.g. :func:`ferkit.labels.display_names`);
+        names it lacks stay as they are. Crops and the image are shared, not copied."""
+        def rename(label):
+            return names.get(label, label) if label is not None else None
+
+        faces = [replace(f, label=rename(f.label),
+                         probabilities={rename(k): v for k, v in f.probabilities.items()})
+                 for f in self.faces]
+        return replace(self, faces=faces, labels=[rename(k) for k in self.labels])
 
     def to_dict(self) -> dict:
         d = {"file": self.file,

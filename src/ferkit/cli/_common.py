@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from enum import Enum
 
 import typer
 from typer._click.exceptions import ClickException  # typer vendors click; its usage errors derive from this
@@ -131,6 +132,16 @@ MIN_FACE_SIZE = typer.Option(None, "--min-face-size", min=1, help="Ignore faces 
 DETECT_SIZE = typer.Option(None, "--detect-size", min=32, help="Detect on images scaled to this longer side (pixels); smaller is faster, 320 still finds faces from ~30 px. Default: the detector's own.")
 THREADS = typer.Option(0, "--threads", min=0, help="CPU threads for inference (0 = automatic).")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar or summary.")
+
+
+class LabelNames(str, Enum):
+    """``--label-names``: :data:`ferkit.labels.LABEL_LANGUAGES`."""
+
+    en = "en"
+    ko = "ko"
+
+
+LABEL_NAMES = typer.Option(LabelNames.en, "--label-names", help="Write class names in English (en) or Korean (ko, e.g. 기쁨 for happy) in the JSON/CSV results; annotated images keep the English names (OpenCV's fonts have no Hangul).")
 
 
 def analyzer_options(detector: str, model: str, margin, min_face_size, detect_size, threads: int):

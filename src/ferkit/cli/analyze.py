@@ -17,11 +17,13 @@ from . import app
 from ._common import (
     DETECT_SIZE,
     DETECTOR,
+    LABEL_NAMES,
     MARGIN,
     MIN_FACE_SIZE,
     MODEL,
     QUIET,
     THREADS,
+    LabelNames,
     analyzer_options,
     check_names,
     err_console,
@@ -63,6 +65,7 @@ def analyze(
     detector: Optional[str] = DETECTOR, model: Optional[str] = MODEL, min_face_size: Optional[int] = MIN_FACE_SIZE,
     margin: Optional[float] = MARGIN, detect_size: Optional[int] = DETECT_SIZE,
     crops: bool = typer.Option(False, "--crops", help="Each image is one already-cropped face: no detection, the whole image is classified."),
+    label_names: LabelNames = LABEL_NAMES,
     threads: int = THREADS, quiet: bool = QUIET,
 ) -> None:
     """Find every face in images and say its expression."""
@@ -76,6 +79,9 @@ def analyze(
     err = err_console()
     options = analyzer_options(detector, model, margin, min_face_size, detect_size, threads)
     analyzer = Analyzer.from_options(options, keep_crops=save_crops is not None)
+    from ferkit.labels import display_names
+
+    names = display_names(analyzer.labels, label_names.value)
     for folder, flag in ((annotate, "--annotate"), (save_crops, "--save-crops")):
         if folder is not None:
             prepare_folder(folder, f"the {flag} folder")
@@ -84,9 +90,10 @@ def analyze(
         print_warning(notice)
 
     n_faces = n_failed = 0
-    with ResultWriter(out, fmt.value, analyzer.labels) as writer:
+    with ResultWriter(out, fmt.value, [names[k] for k in analyzer.labels]) as writer:
         for problem in scan.problems:
-            writer.write(ImageResult(problem.name, error=problem.message, labels=analyzer.labels))
+            writer.write(ImageResult(problem.name, error=problem.message,
+                                     labels=analyzer.labels).with_label_names(names))
             print_error(problem.message)
         n_failed += len(scan.problems)
         with progress_bar(not quiet and len(scan.files) > 1, console=err) as bar:
@@ -94,7 +101,7 @@ def analyze(
             results = analyzer.analyze_files(scan.files, crop=crops,
                                              keep_images=annotate is not None)
             for i, result in enumerate(results):
-                writer.write(result)
+                writer.write(result.with_label_names(names))
                 if result.error:
                     n_failed += 1
                     print_error(result.error)

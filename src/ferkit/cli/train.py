@@ -233,9 +233,10 @@ def compare_command(
     table: Path | None = TABLE_OUT,
     chart: Path | None = CHART_OUT,
 ) -> None:
-    """Compare training runs: best validation accuracy, epochs, wall time, learning curves;
-    with an evaluation report in a run folder (ferkit evaluate RUN --out RUN/eval) also its
-    accuracy, macro-F1 and per-class recall."""
+    """Compare training runs: validation accuracy, evaluation scores, epochs, time, curves.
+
+    A run folder holding an evaluation report (ferkit evaluate RUN --out RUN/eval) also
+    shows its accuracy, macro-F1 and per-class recall."""
     if table is not None and table.suffix.lower() not in (".md", ".csv"):
         raise UsageError(f"--table {table}: give a .md (Markdown) or .csv file name")
     from ferkit.train.compare import (
