@@ -54,7 +54,7 @@ STUDENT = dict(name="fer7-student", arch="fercnn_l", image=48, crop=40, blend=0.
                kd_weight=0.7, kd_temperature=2.0)
 BASE = dict(arch="fercnn_l", image=48, crop=40, channels=1, opt="sgd", lr=0.1, drop=0.4,
             aug="default", balance="none", preprocess="none", init="default", head="linear",
-            epochs=12)
+            epochs=8)
 FER_GRID = [  # one factor at a time against BASE
     dict(row="fercnn_l (baseline)"),
     dict(row="fercnn_s", arch="fercnn_s"), dict(row="fercnn_m", arch="fercnn_m"),
@@ -78,20 +78,20 @@ FER_GRID = [  # one factor at a time against BASE
 ]
 KOREAN_BASE = dict(arch="fercnn_l", image=48, crop=40, channels=1, opt="sgd", lr=0.1, drop=0.4,
                    aug="default", balance="none", preprocess="none", init="default", head="linear",
-                   epochs=15, per_class=0)
+                   epochs=12, per_class=0)
 KOREAN_GRID = [
     dict(row="fercnn_l, all images"), dict(row="fercnn_l, 1000 per class", per_class=1000),
     dict(row="fercnn_l, 500 per class", per_class=500), dict(row="fercnn_l, 250 per class", per_class=250),
-    dict(row="resnet50 96 gray", arch="resnet50", image=96, crop=88, epochs=10),
-    dict(row="resnet50 96 gray + korean-resnet50 aug", arch="resnet50", image=96, crop=88, epochs=10,
+    dict(row="resnet50 96 gray", arch="resnet50", image=96, crop=88, epochs=8),
+    dict(row="resnet50 96 gray + korean-resnet50 aug", arch="resnet50", image=96, crop=88, epochs=8,
          aug="korean-resnet50"),
-    dict(row="resnet50 96 gray + he_normal", arch="resnet50", image=96, crop=88, epochs=10, init="he_normal"),
-    dict(row="resnet50 96 gray + Dense-512 head", arch="resnet50", image=96, crop=88, epochs=10,
+    dict(row="resnet50 96 gray + he_normal", arch="resnet50", image=96, crop=88, epochs=8, init="he_normal"),
+    dict(row="resnet50 96 gray + Dense-512 head", arch="resnet50", image=96, crop=88, epochs=8,
          head="dense512"),
-    dict(row="fercnn_l 96 gray", image=96, crop=88, epochs=10),
-    dict(row="resnet152 96 gray", arch="resnet152", image=96, crop=88, epochs=10),
-    dict(row="resnet50 224 gray", arch="resnet50", image=224, crop=208, epochs=8),
-    dict(row="resnet152 224 gray", arch="resnet152", image=224, crop=208, epochs=8),
+    dict(row="fercnn_l 96 gray", image=96, crop=88, epochs=8),
+    dict(row="resnet152 96 gray", arch="resnet152", image=96, crop=88, epochs=8),
+    dict(row="resnet50 224 gray", arch="resnet50", image=224, crop=208, epochs=6),
+    dict(row="resnet152 224 gray", arch="resnet152", image=224, crop=208, epochs=6),
 ]
 
 
@@ -174,10 +174,9 @@ class Run:
         self.aug = get_augment(spec.get("aug", "robust"))
         self.gen = torch.Generator().manual_seed(spec.get("seed", 0))
         torch.manual_seed(spec.get("seed", 0))
-        self.model = create_model(spec["arch"], num_classes, spec.get("channels", 1),
-                                  spec.get("drop", 0.4)).to(device).to(memory_format=torch.channels_last)
-        apply_model_options(self.model, spec, num_classes)
-        self.model.to(device)
+        self.model = create_model(spec["arch"], num_classes, spec.get("channels", 1), spec.get("drop", 0.4),
+                                  init=spec.get("init", "default"), head=spec.get("head", "linear"))
+        self.model = self.model.to(device).to(memory_format=torch.channels_last)
         self.sample_weights = sample_weights
         self.class_weights = None
         self.bg_mask, self.bg_pool = bg_mask, bg_pool
@@ -316,25 +315,6 @@ def metrics(pred: np.ndarray, y: np.ndarray, num_classes: int) -> dict:
             "samples": int(len(y)), "confusion": conf.tolist()}
 
 
-def apply_model_options(model, spec: dict, num_classes: int) -> None:
-    """The Korean study's he_normal initialisation and Dense-512 head."""
-    from torch import nn
-
-    if spec.get("init") == "he_normal":
-        for m in model.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-    if spec.get("head") == "dense512":
-        head_name = "head" if hasattr(model, "head") and isinstance(model.head, nn.Linear) else "fc"
-        if not isinstance(getattr(model, head_name, None), nn.Linear):
-            head_name = "classifier"
-        old = getattr(model, head_name)
-        setattr(model, head_name, nn.Sequential(nn.Linear(old.in_features, 512), nn.ReLU(inplace=True),
-                                                nn.Dropout(0.5), nn.Linear(512, num_classes)))
-
-
 def train_for(run: Run, budget_s: float, max_epochs: int, min_epochs: int, select, log) -> dict:
     """Train within ``budget_s`` (epochs planned from the first epoch's time), keeping the state
     with the best ``select(evaluation)``; returns the history and the best evaluation."""
@@ -430,9 +410,13 @@ def save_state(run: Run, path: Path, meta: dict, parts: int = 1) -> None:
     import torch
 
     state = {k: (v.half() if v.is_floating_point() else v).cpu() for k, v in run.model.state_dict().items()}
-    keys = list(state)
+    groups, sizes = [[] for _ in range(parts)], [0] * parts
+    for k in sorted(state, key=lambda k: -state[k].numel() * state[k].element_size()):
+        i = sizes.index(min(sizes))             # each file under the tool's 16 MiB
+        groups[i].append(k)
+        sizes[i] += state[k].numel() * state[k].element_size()
     for i in range(parts):
-        chunk = {k: state[k] for k in keys[i::parts]}
+        chunk = {k: state[k] for k in groups[i]}
         target = path if parts == 1 else path.with_suffix(f".{'ab'[i]}.pt")
         tmp = target.with_suffix(".tmp")
         torch.save({"state": chunk, "meta": meta, "part": i, "parts": parts}, tmp)
@@ -656,8 +640,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pack", default=".gpu/pack")
     ap.add_argument("--out", default=os.environ.get("OUT", "gpu-out"))
-    ap.add_argument("--deadline", type=float, default=480, help="seconds from start for everything")
-    ap.add_argument("--teacher-share", type=float, default=0.5, help="part of the time for teachers")
+    ap.add_argument("--deadline", type=float, default=500, help="seconds from start for everything")
+    ap.add_argument("--teacher-share", type=float, default=0.55, help="part of the time for teachers")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--job")
     ap.add_argument("--name")

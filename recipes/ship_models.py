@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ferkit.card import Metric, ModelCard, card_path_for
-from ferkit.labels import FER7, FERPLUS8, get_label_set
+from ferkit.labels import FER7, FERPLUS8
 from ferkit.train.checkpoint import save_checkpoint
 from ferkit.train.config import DataConfig, TrainConfig
 from ferkit.train.datasets.base import FaceDataset
@@ -78,7 +78,7 @@ def held_out_metric(model: Path, dataset: FaceDataset, name: str, notes: str) ->
 
 
 def ship(name: str, ckpt: Path, dataset: FaceDataset, description: str, sets: list[str],
-         extra: list, init_arch: str, state: dict) -> ModelCard:
+         extra: list, init_arch: str, state: dict, models_dir: Path = MODELS_DIR) -> ModelCard:
     work = ckpt.parent / f"{name}.onnx"
     res = export_onnx(ckpt, work, name=name, quantize="static", dataset=dataset,
                       description=description)
@@ -92,9 +92,10 @@ def ship(name: str, ckpt: Path, dataset: FaceDataset, description: str, sets: li
                                "python recipes/ship_models.py --gpu-out .gpu/out"]
     card.name = name
     card.description = description
-    shutil.copy(int8, MODELS_DIR / f"{name}.onnx")
-    card.save(MODELS_DIR / f"{name}.json")
-    save_init_weights(state, init_arch, MODELS_DIR / f"{name}.weights.npz")
+    models_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(int8, models_dir / f"{name}.onnx")
+    card.save(models_dir / f"{name}.json")
+    save_init_weights(state, init_arch, models_dir / f"{name}.weights.npz")
     return card
 
 
@@ -104,6 +105,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--work", type=Path, default=Path(".gpu/ship"))
     ap.add_argument("--only", nargs="*", default=["fer7", "ferplus8", "korean6"])
+    ap.add_argument("--models-dir", type=Path, default=MODELS_DIR, help="where the shipped files go")
     args = ap.parse_args()
     fer_csv = args.data / "fer2013" / "fer2013.csv.gz"
     votes = args.data / "fer2013" / "fer2013new.csv"
@@ -131,7 +133,8 @@ def main() -> None:
             f"(weight {spec['blend']} on the FER2013 label), the happy/angry/sad images of "
             "korean_aihub training people and the posed studio training subjects; selected on "
             "PublicTest, PublicTest FER+ majority, held-out Korean people and posed subjects."),
-            ["fer2013", "ferplus", "korean_aihub", "bu3dfe_bosphorus_posed"], extra, spec["arch"], state)
+            ["fer2013", "ferplus", "korean_aihub", "bu3dfe_bosphorus_posed"], extra, spec["arch"], state,
+            args.models_dir)
     print(json.dumps({k: [(m.name, m.split, round(m.value, 4)) for m in v.metrics if m.name == "accuracy"]
                       for k, v in summary.items()}, indent=1, ensure_ascii=False))
 
