@@ -1,6 +1,17 @@
 """Video pipeline speed and memory on this machine.
 
     python benchmarks/video.py [--threads N] [--seconds S] [--minutes M] [--every N] [--charts-only]
+                               [--rounds R] [--speed-only] [--profile]
+
+First, ferkit now against ferkit before, in one run: ``now`` is the default
+analyzer (``fast``: coarse-to-fine detection, decoding and detection on a
+worker thread beside classification), ``before`` one with ``fast=False`` (the
+single full-size pass, one stage at a time; ``FERKIT_FAST=0`` for the CLI).
+Clips of 640x480 and 1280x720, detector on every frame, in interleaved rounds
+(medians): ``analyze_video`` alone, with every output, and ``ferkit video``
+end to end in a fresh process (start-up, outputs and charts included).
+``--profile`` adds a cProfile table of each thread of the 640x480 run, both
+ways; ``--speed-only`` stops after these.
 
 Renders test clips from the real Pexels clip (one face; ../shared/data/videos)
 letterboxed to 640x480 and 1280x720, and prints end-to-end frames per second
@@ -27,8 +38,14 @@ rectangle per bar; the ``*_before`` functions below reproduce that).
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import os
+import pstats
 import resource
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -41,6 +58,7 @@ from rich.table import Table
 
 from ferkit.analyzer import Analyzer
 from ferkit.detect import create_detector
+from ferkit.runtime import RunAhead
 from ferkit.video import analyze_video
 from ferkit.video.plots import _rgb, _segment_edges, chart_jobs, write_plots
 from ferkit.video.source import open_source
@@ -129,6 +147,78 @@ def speed(path: Path, analyzer: Analyzer, detect_every: int, out_dir: Path | Non
     seconds = last - start
     return {"fps": n / seconds, "ms": 1000 * seconds / n, "files": files, "charts": charts,
             "detect": 1000 * timed.seconds["detect"] / n, "classify": 1000 * timed.seconds["classify"] / n}
+
+
+def cli_fps(path: Path, frames: int, out_dir: Path, fast: bool) -> float:
+    """Frames per second of ``ferkit video`` in a fresh process, start-up to exit."""
+    env = {**os.environ, "FERKIT_FAST": "1" if fast else "0"}
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "from ferkit.cli import main; main()", "video", str(path),
+                    "--out", str(out_dir), "--quiet"], env=env, check=True, capture_output=True)
+    return frames / (time.perf_counter() - t)
+
+
+def now_vs_before(clips: list[tuple[Path, int]], threads: int, rounds: int, tmp: Path) -> Table:
+    """fps now and before on each clip, detector on every frame, interleaved rounds."""
+    analyzers = {"before": Analyzer(threads=threads, fast=False), "now": Analyzer(threads=threads)}
+    table = Table(title="ferkit video now (fast) and before (fast=False), detector on every frame, "
+                        f"medians of {rounds} interleaved rounds")
+    for col in ("clip", "run", "now fps", "before fps", "now / before", "detect ms", "classify ms"):
+        table.add_column(col, justify="right")
+    for clip, frames in clips:
+        for an in analyzers.values():
+            analyze_video(clip, analyzer=an, every=1000).collect()   # warm-up
+        size = clip.stem.split("_")[-1]
+        for run in ("analysis only", "all outputs", "ferkit video CLI"):
+            fps, stages = {k: [] for k in analyzers}, {k: [] for k in analyzers}
+            for _ in range(rounds):
+                for name, an in analyzers.items():
+                    out = tmp / f"vs_{name}"
+                    if run == "ferkit video CLI":
+                        fps[name].append(cli_fps(clip, frames, out, name == "now"))
+                        continue
+                    s = speed(clip, an, 1, out if run == "all outputs" else None)
+                    fps[name].append(s["fps"])
+                    stages[name].append((s["detect"], s["classify"]))
+            now, before = statistics.median(fps["now"]), statistics.median(fps["before"])
+            stage = ["-", "-"]
+            if stages["now"]:
+                stage = [f"{statistics.median(x[i] for x in stages['now']):.1f} / "
+                         f"{statistics.median(x[i] for x in stages['before']):.1f}" for i in (0, 1)]
+            table.add_row(size, run, f"{now:.1f}", f"{before:.1f}", f"{now / before:.2f}x", *stage)
+    return table
+
+
+def profile_tables(path: Path, analyzer: Analyzer, out_dir: Path, top: int = 12) -> dict[str, str]:
+    """cProfile of one ``analyze_video`` run with every output: the main thread and,
+    when it runs ahead, the decode/detect worker thread, by own time."""
+    profiles = {"main thread": cProfile.Profile()}
+    fill = RunAhead._fill
+
+    def profiled_fill(self, items):
+        profiles["worker thread (decode, sample, cuts, detect)"] = prof = cProfile.Profile()
+        prof.enable()
+        try:
+            fill(self, items)
+        finally:
+            prof.disable()
+
+    RunAhead._fill = profiled_fill
+    try:
+        profiles["main thread"].enable()
+        t = time.perf_counter()
+        result = analyze_video(path, analyzer=analyzer, out_dir=out_dir, plots=False).collect()
+        seconds = time.perf_counter() - t
+        profiles["main thread"].disable()
+    finally:
+        RunAhead._fill = fill
+    tables = {}
+    for name, prof in profiles.items():
+        text = io.StringIO()
+        pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(top)
+        body = text.getvalue()
+        tables[f"{name}, {result.frames_analysed} frames in {seconds:.2f} s"] = body[body.index("   ncalls"):]
+    return tables
 
 
 def timeline_before(summary, labels, path) -> None:
@@ -232,12 +322,15 @@ def memory(path: Path, analyzer: Analyzer, every: int, out_dir: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: automatic)")
     parser.add_argument("--seconds", type=float, default=6.0, help="length of the speed clips")
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the memory video (0: skip)")
     parser.add_argument("--every", type=int, default=10, help="sampling of the memory video")
     parser.add_argument("--detect-size", type=int, default=320, help="the smaller detector input to compare")
     parser.add_argument("--charts-only", action="store_true", help="only the chart timings")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of now/before")
+    parser.add_argument("--speed-only", action="store_true", help="only ferkit now against before")
+    parser.add_argument("--profile", action="store_true", help="cProfile tables of the 640x480 run, both ways")
     args = parser.parse_args()
     console = Console(width=130)
     for needed in (CLIP, CROWD):
@@ -251,6 +344,19 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        if not args.charts_only:
+            frames = int(args.seconds * 24)
+            clips = [(render(tmp / f"vs_{w}x{h}.mp4", (w, h), frames), frames) for w, h in ((640, 480), (1280, 720))]
+            console.print(now_vs_before(clips, args.threads, args.rounds, tmp))
+            if args.profile:
+                for fast in (False, True):
+                    an = Analyzer(threads=args.threads, fast=fast)
+                    analyze_video(clips[0][0], analyzer=an, every=1000).collect()   # warm-up
+                    for title, body in profile_tables(clips[0][0], an, tmp / "profile", 14).items():
+                        console.print(f"\n[bold]{'now' if fast else 'before'}: {title}[/bold]")
+                        console.print(body, markup=False, highlight=False)
+            if args.speed_only:
+                return
         rows, about = chart_times(analyzer, tmp / "charts")
         console.print(f"charts of {CROWD.name} ({about['duration']:.1f} s, {about['analysed']} frames "
                       f"analysed at 3 fps, {about['tracks']} tracks):")

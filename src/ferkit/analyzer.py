@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -20,6 +20,8 @@ DEFAULT_MODEL = "default"
 MAX_MARGIN = 2.0
 # Files read and detected ahead of the one being classified (fast analyzers).
 FILES_AHEAD = 2
+# FERKIT_FAST=0 makes ``fast=False`` the default (benchmarks time the CLI both ways).
+FAST_ENV = "FERKIT_FAST"
 
 
 @dataclass
@@ -35,7 +37,8 @@ class AnalyzerOptions:
     and overlaps decoding and detection with classification on a second thread
     in :meth:`Analyzer.analyze_files` and video analysis; ``False`` runs the
     single full-size detection pass and one stage at a time, as ferkit did
-    before (kept to measure the two side by side).
+    before (kept to measure the two side by side; ``FERKIT_FAST=0`` in the
+    environment makes it the default, for the command line).
     """
 
     detector: str | Detector = DEFAULT_DETECTOR
@@ -45,7 +48,7 @@ class AnalyzerOptions:
     score_threshold: float | None = None
     detect_size: int | None = None
     threads: int = 0
-    fast: bool = True
+    fast: bool = field(default_factory=lambda: os.environ.get(FAST_ENV, "1") != "0")
 
     def __post_init__(self) -> None:
         check_number("margin", self.margin, low=0.0, high=MAX_MARGIN, optional=True)
@@ -93,9 +96,9 @@ class Analyzer:
                  model: str | os.PathLike = DEFAULT_MODEL, *, margin: float | None = None,
                  min_face_size: int | None = None, score_threshold: float | None = None,
                  detect_size: int | None = None, threads: int = 0,
-                 keep_crops: bool = False, fast: bool = True) -> None:
+                 keep_crops: bool = False, fast: bool | None = None) -> None:
         options = AnalyzerOptions(detector, model, margin, min_face_size, score_threshold,
-                                  detect_size, threads, fast)
+                                  detect_size, threads, *(() if fast is None else (fast,)))
         self.options = options
         self.classifier = ExpressionClassifier(options.model, threads=options.threads)
         self.detector = create_detector(options.detector, **options.detector_options())
