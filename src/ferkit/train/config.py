@@ -118,10 +118,6 @@ class DataConfig:
             pre["mode"] = mode
         return replace(self, preprocess=pre)
 
-    def with_clahe(self, clahe: bool) -> DataConfig:
-        """A copy with CLAHE (``True``) or with no pixel transform at all (``False``)."""
-        return self.with_preprocess("clahe" if clahe else "none")
-
 
 def read_config_file(path: Path, what: str = "config"):
     """The contents of a JSON, or YAML (``.yaml``/``.yml``), file; a file that cannot be
