@@ -7,6 +7,7 @@ import csv
 import json
 import os
 
+import pyarrow.parquet as pq
 import pytest
 from batchsetup import OPTIONS
 from typer.testing import CliRunner
@@ -46,6 +47,8 @@ def test_records_are_those_of_ferkit_analyze(mixed_folder, expected, tmp_path):
     report = run_batch([mixed_folder], tmp_path / "out", options=OPTIONS, workers=2, part_size=3,
                        batch_size=2, on_error=errors.append)
     assert sorted(load_records(tmp_path / "out"), key=_key) == rows   # typed and unrounded, all columns
+    # The folder reads as one Parquet dataset (the bookkeeping files start with "_").
+    assert sorted(pq.read_table(tmp_path / "out").to_pylist(), key=_key) == rows
     assert report.ok is False and report.unprocessed == []
     assert report.planned == report.analysed == len(results) == len(list(mixed_folder.glob("*.*"))) + 4
     assert report.faces == sum(len(r.faces) for r in results) >= 8
@@ -72,9 +75,9 @@ def test_a_rerun_skips_what_is_done_and_redoes_what_a_killed_run_left(mixed_fold
     out = tmp_path / "out"
     first = run_batch([mixed_folder], out, options=OPTIONS, part_size=4)
     # A run killed after writing its last part but before listing it, mid-way through a log line.
-    log = (out / "done.jsonl").read_text().splitlines()
+    log = (out / "_done.jsonl").read_text().splitlines()
     lost = json.loads(log[-1])
-    (out / "done.jsonl").write_text("\n".join(log[:-1]) + '\n{"part": "part-0')
+    (out / "_done.jsonl").write_text("\n".join(log[:-1]) + '\n{"part": "part-0')
     (out / lost["part"]).rename(out / "part-00007.parquet")   # unlisted, whatever its number
     (out / ".part-00008.parquet.tmp").write_bytes(b"PAR1")    # and one cut short
     second = run_batch([mixed_folder], out, options=OPTIONS, part_size=4)
@@ -91,7 +94,7 @@ def test_a_rerun_skips_what_is_done_and_redoes_what_a_killed_run_left(mixed_fold
         run_batch([mixed_folder], out, options=OPTIONS, fmt="jsonl")
     again = run_batch([mixed_folder / "fer_justin.jpg"], out, options=OPTIONS, fmt="jsonl", overwrite=True)
     assert again.analysed == 1 and sorted(p.name for p in out.iterdir()) == [
-        "batch.json", "done.jsonl", "part-00000.jsonl"]
+        "_batch.json", "_done.jsonl", "part-00000.jsonl"]
 
 
 def test_one_run_per_output_folder(tmp_path):

@@ -89,8 +89,12 @@ def build_plan(inputs, kind: str = "images") -> Plan:
     suffixes = IMAGE_SUFFIXES if kind == "images" else VIDEO_SUFFIXES
     for uri in uris:
         _add_uri(plan, uri, suffixes)
-    if kind == "videos":
-        plan.items = _unique_folders(plan.items)
+    seen: set[str] = set()
+    unique = [i for i in plan.items if not (i.name in seen or seen.add(i.name))]
+    if len(unique) < len(plan.items):
+        n = len(plan.items) - len(unique)
+        plan.skipped.append(f"skipped {n} input{'s' if n > 1 else ''} listed already")
+    plan.items = _unique_folders(unique) if kind == "videos" else unique
     return plan
 
 
@@ -148,7 +152,7 @@ def _add_videos(plan: Plan, inputs: list[str]) -> None:
                 take(path, os.path.relpath(path, text))
             if others:
                 plan.skipped.append(f"{name}: skipped {others} file{'s' if others > 1 else ''} "
-                                    "that are not videos")
+                                    f"that {'are not videos' if others > 1 else 'is not a video'}")
             if not found:
                 plan.items.append(Item(name, None, error=f"no videos found in folder: {name}"))
         elif os.path.lexists(text):

@@ -66,7 +66,8 @@ def run_batch(inputs, out: str | os.PathLike, *, kind: str = "images", engine: s
               workers: int | None = None, cpus_per_worker: float | None = None,
               batch_size: int = DEFAULT_BATCH_SIZE, overwrite: bool = False,
               part_size: int = DEFAULT_PART_SIZE, part_seconds: float = DEFAULT_PART_SECONDS,
-              progress: bool = False, on_error: Callable[[str], None] | None = None) -> BatchReport:
+              progress: bool = False, on_error: Callable[[str], None] | None = None,
+              on_notice: Callable[[str], None] | None = None) -> BatchReport:
     """Analyse every image (``kind="images"``) or video (``kind="videos"``) that ``inputs``
     name (files, folders, globs, object-store URIs) into the folder ``out``, with the
     ``local`` engine (this process) or ``ray`` (a Ray cluster; see
@@ -75,7 +76,8 @@ def run_batch(inputs, out: str | os.PathLike, *, kind: str = "images", engine: s
 
     Resumable: inputs an earlier run into ``out`` finished are skipped (``overwrite``
     starts over). One bad input never stops the run: it gets an error record (and
-    ``on_error`` is called with its message).
+    ``on_error`` is called with its message). ``on_notice`` is called with each notice
+    about files the inputs' folders hold that are passed over, once the plan is made.
     """
     started = time.perf_counter()
     if kind not in KINDS:
@@ -100,6 +102,8 @@ def run_batch(inputs, out: str | os.PathLike, *, kind: str = "images", engine: s
     settings = BatchSettings(options, crop, video if kind == "videos" else None, batch_size)
     plan = build_plan(inputs, kind)
     report = BatchReport(Path(out), kind, engine, planned=len(plan.items), notices=plan.skipped)
+    for notice in plan.skipped if on_notice is not None else ():
+        on_notice(notice)
 
     with BatchStore(out, kind=kind, fmt=fmt, labels=labels, settings=settings.describe(),
                     overwrite=overwrite, part_size=part_size, part_seconds=part_seconds) as store:

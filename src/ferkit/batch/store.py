@@ -2,8 +2,8 @@
 
 Layout of ``--out``::
 
-    batch.json                what the results are (kind, format, labels, settings)
-    done.jsonl                one line per finished part or video, appended after its files are in place
+    _batch.json               what the results are (kind, format, labels, settings)
+    _done.jsonl               one line per finished part or video, appended after its files are in place
     part-00000.parquet ...    images: one row per face (or per image without faces or that failed),
                               the columns of ``ferkit analyze --format csv`` (FACES_CSV), typed and unrounded
     part-00000.jsonl ...      or one line per image, as ``ferkit analyze --format jsonl`` writes it
@@ -11,10 +11,10 @@ Layout of ``--out``::
     summaries.csv             videos: every video's per-person summaries (tracks.csv rows), one table
 
 Every file is written under a temporary name and renamed into place, and only
-then listed in ``done.jsonl``, so an input is done exactly when its results are
+then listed in ``_done.jsonl``, so an input is done exactly when its results are
 complete. A rerun reads the log, skips the inputs it lists, and removes parts a
 killed run left unlisted (their inputs are redone): results are never
-duplicated. ``done.jsonl`` is locked while a run writes it, so two runs cannot
+duplicated. ``_done.jsonl`` is locked while a run writes it, so two runs cannot
 share a folder; a folder holding results of other settings is refused unless
 ``overwrite``, which removes the previous results (only the files listed here).
 """
@@ -40,8 +40,8 @@ from ferkit.writers import (
     write_text_atomic,
 )
 
-MANIFEST = "batch.json"
-DONE_LOG = "done.jsonl"
+MANIFEST = "_batch.json"   # "_": Parquet readers of the folder (pyarrow, pandas, Spark) pass over it
+DONE_LOG = "_done.jsonl"
 SUMMARIES = "summaries.csv"
 FORMATS = ("parquet", "jsonl")
 PART = re.compile(r"part-(\d{5,})\.(parquet|jsonl)")
@@ -52,7 +52,7 @@ DEFAULT_PART_SECONDS = 60.0
 
 
 def read_log(out: str | os.PathLike) -> list[dict]:
-    """The entries of ``out/done.jsonl`` (a line cut short by a crash is passed over)."""
+    """The entries of ``out/_done.jsonl`` (a line cut short by a crash is passed over)."""
     path = Path(out) / DONE_LOG
     try:
         text = path.read_text(encoding="utf-8")
@@ -126,6 +126,8 @@ class BatchStore:
             self._check_manifest(manifest)
         self._log = LineFile(self.out / DONE_LOG, append=not overwrite)   # locked: one run at a time
         try:
+            if not overwrite and _ends_mid_line(self.out / DONE_LOG):
+                self._log.write("\n")   # end a line a killed run cut short: it stays unread
             if overwrite:
                 self._remove(entries)
                 entries = []
@@ -258,14 +260,14 @@ class BatchStore:
 
     def write_summaries(self) -> Path:
         """``summaries.csv``: each done video's ``tracks.csv`` rows after its name, and one
-        row for a video without summarised tracks (with its error, if it failed)."""
+        row for a video without summarised tracks (with its error, if it failed);
+        videos in name order, whatever order they finished in."""
         from ferkit.video.writer import track_columns
 
         columns = track_columns(self.labels)
         rows = [["video", *columns, "error"]]
-        for entry in self.entries:
-            if "video" not in entry:
-                continue
+        videos = sorted((e for e in self.entries if "video" in e), key=lambda e: e["video"])
+        for entry in videos:
             tracks = []
             if entry.get("folder"):
                 path = self.out / entry["folder"] / "tracks.csv"
@@ -302,6 +304,14 @@ class BatchStore:
             self.close()   # a failed or interrupted run keeps what it analysed
         except Exception:  # the error in flight is the one to report
             pass
+
+
+def _ends_mid_line(path: Path) -> bool:
+    with open(path, "rb") as f:
+        if f.seek(0, os.SEEK_END) == 0:
+            return False
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) != b"\n"
 
 
 def _remove_empty(folder: Path, top: Path) -> None:
