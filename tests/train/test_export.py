@@ -80,6 +80,11 @@ def test_export_card_calibration_and_int8(tiny_checkpoint, tiny_fer, tmp_path, t
     assert rep.accuracy == pytest.approx(acc.value)
     assert rep.ece == pytest.approx(card.metric("ece", "PrivateTest").value)
     assert card.metric("accuracy", "PublicTest").samples == 200
+    # PublicTest's metrics reuse the logits the temperature was fitted on: the same as
+    # evaluating the file afresh.
+    val = evaluate_onnx(out, dataset=tiny_fer, split="PublicTest", progress=False)
+    for name in ("accuracy", "ece", "nll"):
+        assert getattr(val, name) == pytest.approx(card.metric(name, "PublicTest").value)
     clf = ExpressionClassifier(out)
     p = clf.predict(np.repeat(tiny_fer.images[:5, :, :, None], 3, -1))
     np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-6)
@@ -104,6 +109,29 @@ def test_export_card_calibration_and_int8(tiny_checkpoint, tiny_fer, tmp_path, t
     assert qacc.value == pytest.approx(
         evaluate_onnx(q, dataset=tiny_fer, split="PrivateTest", progress=False).accuracy)
     assert t["export"]["quantized"]["accuracy"] == pytest.approx(qacc.value)
+
+
+def test_export_runs_the_file_over_each_split_once(tiny_checkpoint, tiny_fer, tmp_path, torch1,
+                                                   monkeypatch):
+    """Calibration and the validation metrics share one pass over PublicTest; the
+    card's figures are those of a fresh evaluation of the written file."""
+    from ferkit.classify import ExpressionClassifier
+    from ferkit.train.evaluate import evaluate_onnx
+    from ferkit.train.export import export_onnx
+
+    seen = []
+    logits = ExpressionClassifier.logits
+    monkeypatch.setattr(ExpressionClassifier, "logits",
+                        lambda self, crops: seen.append(len(crops)) or logits(self, crops))
+    out = tmp_path / "m.onnx"
+    res = export_onnx(tiny_checkpoint, out, weights="float32", dataset=tiny_fer,
+                      measure_flip_cost=False, progress=False)
+    assert sum(seen) == 200 + 200   # PublicTest once, PrivateTest once
+    monkeypatch.setattr(ExpressionClassifier, "logits", logits)
+    for split in ("PublicTest", "PrivateTest"):
+        rep = evaluate_onnx(out, dataset=tiny_fer, split=split, progress=False)
+        assert rep.accuracy == pytest.approx(res.card.metric("accuracy", split).value)
+        assert rep.nll == pytest.approx(res.card.metric("nll", split).value)
 
 
 def test_export_rejects_odd_crop_margin(torch1):

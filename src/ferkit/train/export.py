@@ -14,6 +14,7 @@ ONNX file through :class:`ferkit.classify.ExpressionClassifier`.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 import os
@@ -308,23 +309,50 @@ def initial_card(members: list[LoadedCheckpoint], out_path: Path, name: str | No
             + f" trained on {dataset_name} ({cfg.data.kind}), {len(label_set)} classes"))
 
 
-def calibrate_card(card: ModelCard, out_path: Path, val, progress: bool):
-    """Fit the temperature on the validation samples through the exported file."""
-    logits = onnx_outputs(load_onnx_model(out_path), val.images, "logits", progress=progress)
+class _RememberedLogits:
+    """Logits the exported file gave, by batch content: the temperature is fitted on
+    the validation split's logits and its metrics come from the same logits, so the
+    file runs over that split once. Holds ``(batch, classes)`` floats per batch."""
+
+    def __init__(self) -> None:
+        self._logits: dict[bytes, np.ndarray] = {}
+
+    def classifier(self, out_path: Path):
+        """The file's classifier (its card as saved now) answering from memory where it can."""
+        from ferkit.classify import ExpressionClassifier
+
+        remembered = self._logits
+
+        class Remembering(ExpressionClassifier):
+            def logits(self, crops: np.ndarray) -> np.ndarray:
+                key = hashlib.blake2b(np.ascontiguousarray(crops).tobytes(), digest_size=16).digest()
+                if key not in remembered:
+                    remembered[key] = super().logits(crops)
+                return remembered[key]
+
+        return Remembering(out_path)
+
+
+def calibrate_card(card: ModelCard, out_path: Path, val, progress: bool, classifier=None):
+    """Fit the temperature on the validation samples through the exported file
+    (``classifier``: the file's, if one is at hand)."""
+    logits = onnx_outputs(classifier or load_onnx_model(out_path), val.images, "logits", progress=progress)
     calibration = fit_temperature(logits, val.hard_targets)
     card.temperature = calibration.temperature
     card.save(card_path_for(out_path))
     return calibration
 
 
-def measure(out_path: Path, splits: Splits, calibrated: bool, progress: bool) -> dict:
+def measure(out_path: Path, splits: Splits, calibrated: bool, progress: bool,
+            remembered: _RememberedLogits | None = None) -> dict:
     """``(report, card notes)`` of the written file on the validation and test samples, by
-    split name."""
+    split name (with the card as saved now; logits ``remembered`` from calibration reused)."""
     reports = {}
+    model = remembered.classifier(out_path) if remembered is not None else out_path
     for role, part, split in splits.parts():
         if role == "train":
             continue
-        rep = evaluate_onnx(out_path, dataset=part, split="all", progress=progress)
+        rep = evaluate_onnx(model, dataset=part, split="all", progress=progress)
         rep.split = split
         notes = ("calibrated on " + splits.names["val"]) if calibrated and role != "val" else ""
         reports[split] = (rep, notes)
@@ -382,10 +410,11 @@ def export_onnx(checkpoint, out_path: str | os.PathLike, *, name: str | None = N
     card = initial_card(members, out_path, name, description, dataset.name)
     card.save(card_path_for(out_path))
     calibration = None
+    remembered = _RememberedLogits()
     if calibrate:
         say(f"export: fitting the temperature on {splits.names['val']} ({len(splits.val)} samples)")
-        calibration = calibrate_card(card, out_path, splits.val, progress)
-    reports = measure(out_path, splits, calibrate, progress)
+        calibration = calibrate_card(card, out_path, splits.val, progress, remembered.classifier(out_path))
+    reports = measure(out_path, splits, calibrate, progress, remembered)
     card.metrics = [m for rep, notes in reports.values() for m in rep.card_metrics(notes=notes)]
 
     export_info = {
