@@ -209,3 +209,71 @@ def test_huge_image_maps_boxes_back(detector, photos_dir):
         inside = [f for f in faces
                   if qx <= f.box[0] + f.box[2] / 2 < qx + 3000 and qy <= f.box[1] + f.box[3] / 2 < qy + 2000]
         assert len(inside) == 5
+
+
+# --- coarse-to-fine resolution policy -----------------------------------------------
+
+def test_full_size_pass_alone_still_matches_faces_csv(photos_dir, photo_face_counts):
+    """``coarse_side=None`` is the single full-size pass ferkit ran before: same counts."""
+    full = RetinaFaceDetector(coarse_side=None, threads=1)
+    for file, expected in photo_face_counts.items():
+        found = len(full.detect(load_photo(photos_dir / file)))
+        assert found >= CROWD_MIN_FACES if expected is None else found == expected, file
+    assert list(full.passes) == ["full"]
+
+
+def test_large_faces_are_answered_by_the_coarse_pass(astronaut):
+    """A 1920x1080 photo with one large face: the 320 px pass answers, with the box
+    and landmarks of the full-size pass to a few percent of the face."""
+    big = cv2.resize(astronaut[0:300, 80:380], (1080, 1080), interpolation=cv2.INTER_LINEAR)
+    photo = np.zeros((1080, 1920, 3), np.uint8)
+    photo[:, 420:1500] = big
+    coarse = RetinaFaceDetector(threads=1)
+    full = RetinaFaceDetector(coarse_side=None, threads=1)
+    (a,), (b,) = coarse.detect(photo), full.detect(photo)
+    assert coarse.passes == {320: 1}
+    assert iou(a.box, b.box) > 0.85
+    assert np.abs(a.landmarks - b.landmarks).max() < 0.12 * b.box[2]
+
+
+@pytest.mark.parametrize("file", ["human_group1.jpg", "retina_img3.jpg", "pyfeat_no-face.jpg"])
+def test_small_faces_crowds_and_empty_passes_go_to_the_full_size_pass(photos_dir, file):
+    """Where a face may have been missed (small faces, a crowd, no face at all) the
+    full-size pass answers: exactly the faces of the single full-size pass."""
+    image = load_photo(photos_dir / file)
+    coarse = RetinaFaceDetector(threads=1)
+    got = coarse.detect(image)
+    want = RetinaFaceDetector(coarse_side=None, threads=1).detect(image)
+    assert coarse.passes == {"full": 1}
+    assert [f.box for f in got] == [f.box for f in want]
+    assert all(np.array_equal(f.landmarks, g.landmarks) for f, g in zip(got, want))
+
+
+def test_what_sends_a_coarse_pass_on(monkeypatch):
+    """A coarse pass answers only with sure faces of at least ``fine_below`` pixels and
+    nothing between the hint and the score threshold; else the next pass decides."""
+    detector = RetinaFaceDetector(threads=1)   # score 0.7, hints from 0.3, fine below 40 px
+    image = np.zeros((960, 1280, 3), np.uint8)
+
+    def coarse_with(*faces):
+        boxes = np.array([[10.0, 10.0, side, side] for side, _ in faces]).reshape(-1, 4)
+        scores = np.array([score for _, score in faces])
+        monkeypatch.setattr(detector, "_detect_scaled", lambda rgb, threshold=None: (
+            boxes, scores, np.zeros((len(faces), 5, 2))))
+        return detector._coarse_faces(image, (320, 240))
+
+    assert len(coarse_with((60, 0.99))) == 1
+    assert len(coarse_with((60, 0.99), (45, 0.8))) == 2
+    assert coarse_with((60, 0.99), (60, 0.5)) is None     # a near-threshold candidate
+    assert coarse_with((60, 0.99), (30, 0.95)) is None    # a small face
+    assert coarse_with() is None                          # nothing at all
+
+
+def test_coarse_pass_is_skipped_when_it_saves_little(astronaut):
+    """A 400x400 image is detected at 400 px: a 320 px pass would save too little."""
+    detector = RetinaFaceDetector(threads=1)
+    assert detector._coarse_sizes((400, 400)) == []
+    assert detector._coarse_sizes((1280, 960)) == [(320, 240), (640, 480)]
+    assert RetinaFaceDetector(coarse_side=None)._coarse_sizes((1280, 960)) == []
+    detector.detect(cv2.resize(astronaut, (400, 400)))
+    assert detector.passes == {"full": 1}
