@@ -4,6 +4,7 @@ two-node Ray cluster on loopback that the tests start and stop."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -56,18 +57,24 @@ class RayCluster:
     loopback; every process of the cluster descends from those two."""
 
     def __init__(self) -> None:
+        self.temp = tempfile.mkdtemp(prefix="fkray")   # short: Ray's socket paths must fit
+        self.address = f"127.0.0.1:{_free_port()}"
+        # Token authentication (Ray turns it on by itself once ~/.ray/auth_token exists,
+        # and a driver must then present the token): on, with a token of this cluster's.
+        self.auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+        self._saved_env = {k: os.environ.get(k) for k in self.auth}
+        os.environ.update(self.auth)   # for the driver, this process: before Ray reads its config
         import ray
 
         self.ray = ray
-        self.temp = tempfile.mkdtemp(prefix="fkray")   # short: Ray's socket paths must fit
-        self.address = f"127.0.0.1:{_free_port()}"
         self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
         self.nodes: list[subprocess.Popen] = []
         started = time.perf_counter()
         try:
             self._start("--head", "--port", self.address.rsplit(":", 1)[1], "--temp-dir", self.temp,
                         "--include-dashboard", "false")
-            self._start("--address", self.address)   # waits for the head by itself
+            self._wait_head()
+            self._start("--address", self.address)
             ray.init(address=self.address, logging_level="WARNING", log_to_driver=False)
             self._wait_nodes(2)
         except BaseException:
@@ -81,6 +88,19 @@ class RayCluster:
             [ray_bin, "start", *args, "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
              "--object-store-memory", str(100 * 2**20), "--disable-usage-stats", "--block"],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+
+    def _wait_head(self, timeout: float = 120.0) -> None:
+        """Wait for the head's GCS port to answer (connecting earlier can fail the connection)."""
+        host, port = self.address.rsplit(":", 1)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.create_connection((host, int(port)), timeout=1):
+                    return
+            except OSError:
+                if time.monotonic() > deadline or self.nodes[0].poll() is not None:
+                    raise RuntimeError("the Ray head node did not start") from None
+                time.sleep(0.2)
 
     def _wait_nodes(self, count: int, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
@@ -114,3 +134,8 @@ class RayCluster:
             node.kill()
             node.wait()
         shutil.rmtree(self.temp, ignore_errors=True)
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
