@@ -6,7 +6,7 @@ import pytest
 import ferkit
 from ferkit.analyzer import Analyzer
 from ferkit.errors import UsageError
-from ferkit.imageio import ImageError
+from ferkit.imageio import ImageError, load_image
 from imagefiles import astronaut, write_bad_files
 
 
@@ -136,3 +136,68 @@ def test_detector_instance_with_detector_options_is_an_error():
     with pytest.raises(UsageError, match="Detector instance"):
         Analyzer(create_detector("retinaface"), min_face_size=40)
     Analyzer(create_detector("retinaface", min_face_size=40), threads=1)  # the right way
+
+
+# --- fast (default) and the path before it ----------------------------------------
+
+def test_fast_option_and_its_environment_default(monkeypatch):
+    from ferkit.analyzer import AnalyzerOptions
+
+    assert AnalyzerOptions().fast is True and Analyzer(threads=1).detector.coarse_side == 320
+    before = Analyzer(threads=1, fast=False)
+    assert before.options.fast is False and before.detector.coarse_side is None
+    monkeypatch.setenv("FERKIT_FAST", "0")
+    assert AnalyzerOptions().fast is False and Analyzer(threads=1).detector.coarse_side is None
+    assert Analyzer(threads=1, fast=True).options.fast is True
+    with pytest.raises(UsageError, match="fast"):
+        AnalyzerOptions(fast="yes")
+
+
+def test_analyze_files_overlapped_gives_what_one_by_one_gives(analyzer, photos_dir, tmp_path):
+    """Reading and detecting ahead on a worker thread changes nothing: same results, in
+    order, bad files recorded where they are, images kept when asked."""
+    from ferkit.detect.retinaface import RetinaFaceDetector
+
+    bad = write_bad_files(tmp_path)
+    paths = [photos_dir / "pyfeat_multi_face.jpg", bad["truncated"], photos_dir / "fer_justin.jpg",
+             tmp_path / "missing.jpg", photos_dir / "pyfeat_no-face.jpg", photos_dir / "human_group9.jpg"]
+    detector = RetinaFaceDetector(threads=1)   # one detector: only the overlap differs
+    overlapped = list(Analyzer(detector, threads=1).analyze_files(paths, keep_images=True))
+    one_by_one = list(Analyzer(detector, threads=1, fast=False).analyze_files(paths, keep_images=True))
+    assert [r.to_dict() for r in overlapped] == [r.to_dict() for r in one_by_one]
+    assert [len(r.faces) for r in overlapped] == [5, 0, 1, 0, 0, 5]
+    assert [r.error is None for r in overlapped] == [True, False, True, False, True, True]
+    assert all((r.image is None) == (r.width is None) for r in overlapped)
+    crops = list(Analyzer(detector, threads=1).analyze_files(paths[:1], crop=True))
+    assert len(crops[0].faces) == 1 and crops[0].faces[0].box[:2] == (0.0, 0.0)
+
+
+def test_stopping_a_batch_early_stops_its_worker(analyzer, photos_dir):
+    import threading
+
+    files = sorted(photos_dir.glob("*.jpg"))
+    results = analyzer.analyze_files(files)
+    first = next(results)
+    assert first.error is None
+    results.close()
+    assert not [t for t in threading.enumerate() if t.name == "ferkit-read"]
+
+
+def test_fast_and_before_agree_on_the_shared_photos(analyzer, photos_dir, photo_face_counts):
+    """Same face counts; where the full-size pass answered, the very same faces; where a
+    coarse pass did, boxes within a few percent of the face and the same landmarks to
+    a few percent of its width."""
+    before = Analyzer(threads=1, fast=False)
+    for name in photo_face_counts:
+        image = load_image(photos_dir / name)
+        answered = dict(analyzer.detector.passes)
+        now, then = analyzer.analyze(image).faces, before.analyze(image).faces
+        full = analyzer.detector.passes.get("full", 0) > answered.get("full", 0)
+        assert len(now) == len(then), name
+        for a, b in zip(sorted(now, key=lambda f: f.box), sorted(then, key=lambda f: f.box)):
+            if full:
+                assert a.to_dict() == b.to_dict(), name
+                continue
+            side = b.box[2]
+            assert np.abs(np.array(a.box) - np.array(b.box)).max() < 0.15 * side, name
+            assert np.abs(a.landmarks - b.landmarks).max() < 0.15 * side, name

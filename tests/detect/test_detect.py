@@ -250,8 +250,8 @@ def test_small_faces_crowds_and_empty_passes_go_to_the_full_size_pass(photos_dir
 
 
 def test_what_sends_a_coarse_pass_on(monkeypatch):
-    """A coarse pass answers only with sure faces of at least ``fine_below`` pixels and
-    nothing between the hint and the score threshold; else the next pass decides."""
+    """A coarse pass answers only with sure faces (0.95) of at least ``fine_below``
+    pixels and no candidate from the hint threshold up; else the next pass decides."""
     detector = RetinaFaceDetector(threads=1)   # score 0.7, hints from 0.3, fine below 40 px
     image = np.zeros((960, 1280, 3), np.uint8)
 
@@ -263,8 +263,9 @@ def test_what_sends_a_coarse_pass_on(monkeypatch):
         return detector._coarse_faces(image, (320, 240))
 
     assert len(coarse_with((60, 0.99))) == 1
-    assert len(coarse_with((60, 0.99), (45, 0.8))) == 2
+    assert len(coarse_with((60, 0.99), (45, 0.97))) == 2
     assert coarse_with((60, 0.99), (60, 0.5)) is None     # a near-threshold candidate
+    assert coarse_with((60, 0.99), (60, 0.9)) is None     # a face, but not a sure one
     assert coarse_with((60, 0.99), (30, 0.95)) is None    # a small face
     assert coarse_with() is None                          # nothing at all
 

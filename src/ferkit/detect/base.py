@@ -19,6 +19,9 @@ MIN_FACE_SIZE = 16
 # pipeline (benchmarks/pipeline.py).
 FINE_BELOW = 40
 HINT_THRESHOLD = 0.3
+# ... and so does a face scoring below this: unsure faces (profiles, occlusion)
+# move between scales; the finer pass places them as the full-size pass does.
+SURE_SCORE = 0.95
 # The coarse pass is skipped unless it saves at least this share of the pixels.
 MIN_COARSE_SAVING = 0.4
 
@@ -94,8 +97,8 @@ class Detector(ABC):
         """The faces of a coarse pass at ``size``, or ``None`` where faces may have been missed."""
         height, width = rgb.shape[:2]
         boxes, scores, landmarks = self._detect_scaled(resize(rgb, size), self.hint_threshold)
-        if len(scores) == 0 or not (scores >= self.score_threshold).all():
-            return None   # no face, or a candidate that did not make it: look closer
+        if len(scores) == 0 or not (scores >= max(self.score_threshold, SURE_SCORE)).all():
+            return None   # no face, or a face not sure there: look closer
         if len(boxes) and boxes[:, 2:].min() < self.fine_below:
             return None   # small faces: smaller ones may be there
         return to_faces(boxes, scores, landmarks, size[0] / width, size[1] / height,
