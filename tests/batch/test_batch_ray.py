@@ -1,6 +1,7 @@
 """The Ray engine on a real two-node cluster (``ray start`` on loopback, one CPU per
-node): the local engine's records, record for record; a worker killed mid-run;
-resuming a run another engine began; videos as tasks."""
+node): the local engine's records, record for record; resuming a run another
+engine began; videos as tasks; a worker killed mid-run (last: the cluster
+takes a while to settle after it)."""
 
 from __future__ import annotations
 
@@ -53,37 +54,6 @@ def test_ray_records_equal_the_local_engines(ray_cluster, inputs, local_run, tmp
     assert any(r["file"].startswith("file://") and r["error"] for r in expected)
 
 
-def test_a_worker_killed_mid_run_still_gives_complete_results(ray_cluster, many_photos, tmp_path):
-    expected_run = run_batch([many_photos], tmp_path / "local", options=OPTIONS)
-    out = tmp_path / "ray"
-    finished: dict = {}
-
-    def run() -> None:
-        try:
-            finished["report"] = run_batch([many_photos], out, engine="ray", address=ray_cluster.address,
-                                           options=OPTIONS, batch_size=2, part_size=2)
-        except BaseException as e:  # noqa: BLE001 - reported by the test below
-            finished["error"] = e
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    killed, deadline = None, time.monotonic() + 120
-    while killed is None and thread.is_alive() and time.monotonic() < deadline:
-        actors = ray_cluster.processes("ray::MapWorker")
-        if actors and len(read_log(out)) >= 2:   # analysing: some results are written, most are not
-            killed = actors[0]
-            os.kill(killed, signal.SIGKILL)
-        time.sleep(0.05)
-    written_when_killed = len(read_log(out))
-    thread.join(240)
-    assert killed is not None, "the run ended before a worker could be killed"
-    assert written_when_killed < expected_run.planned / 2
-    assert "error" not in finished, finished.get("error")
-    report = finished["report"]
-    assert (report.analysed, report.failed, report.unprocessed) == (expected_run.planned, 0, [])
-    assert _records(out) == _records(tmp_path / "local")
-
-
 def test_a_ray_run_resumes_a_local_one(ray_cluster, mixed_folder, inputs, local_run, tmp_path):
     out = tmp_path / "out"
     begun = run_batch([mixed_folder / "bad"], out, options=OPTIONS)
@@ -113,3 +83,34 @@ def test_videos_run_as_ray_tasks(ray_cluster, mixed_folder, tmp_path):
             return list(csv.reader(f))
 
     assert table(tmp_path / "ray") == table(tmp_path / "local") and len(table(tmp_path / "ray")) > 3
+
+
+def test_a_worker_killed_mid_run_still_gives_complete_results(ray_cluster, many_photos, tmp_path):
+    expected_run = run_batch([many_photos], tmp_path / "local", options=OPTIONS)
+    out = tmp_path / "ray"
+    finished: dict = {}
+
+    def run() -> None:
+        try:
+            finished["report"] = run_batch([many_photos], out, engine="ray", address=ray_cluster.address,
+                                           options=OPTIONS, batch_size=2, part_size=2)
+        except BaseException as e:  # noqa: BLE001 - reported by the test below
+            finished["error"] = e
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    killed, deadline = None, time.monotonic() + 120
+    while killed is None and thread.is_alive() and time.monotonic() < deadline:
+        actors = ray_cluster.processes("ray::MapWorker")
+        if actors and len(read_log(out)) >= 2:   # analysing: some results are written, most are not
+            killed = actors[0]
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.05)
+    written_when_killed = len(read_log(out))
+    thread.join(240)
+    assert killed is not None, "the run ended before a worker could be killed"
+    assert written_when_killed < expected_run.planned / 2
+    assert "error" not in finished, finished.get("error")
+    report = finished["report"]
+    assert (report.analysed, report.failed, report.unprocessed) == (expected_run.planned, 0, [])
+    assert _records(out) == _records(tmp_path / "local")

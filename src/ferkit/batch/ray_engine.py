@@ -110,8 +110,9 @@ class RayEngine:
             try:
                 ray.init(**kwargs)
             except (ConnectionError, RuntimeError, ValueError) as e:
-                raise UsageError(f"cannot connect to the Ray cluster at {address or 'RAY_ADDRESS'}: "
-                                 f"{str(e).strip().splitlines()[0] if str(e).strip() else e}") from None
+                raise UsageError(f"cannot connect to the Ray cluster at "
+                                 f"{address or os.environ.get('RAY_ADDRESS') or 'a new local one'}: "
+                                 f"{_first_line(e)}{_auth_hint(e)}") from None
         self.cpus = cpus_per_worker or WORKER_CPUS
         total = ray.cluster_resources().get("CPU", 1.0)
         self.workers = workers or max(1, int(total))
@@ -201,6 +202,16 @@ class RayEngine:
     def close(self) -> None:
         if self._owned and self.ray.is_initialized():
             self.ray.shutdown()
+
+
+def _auth_hint(error: BaseException) -> str:
+    """A hint when the cluster wants a token this process did not present."""
+    while error is not None:
+        if "AuthenticationError" in type(error).__name__ or "InvalidAuthToken" in str(error):
+            return ("; the cluster uses token authentication: set RAY_AUTH_MODE=token and the "
+                    "cluster's token (RAY_AUTH_TOKEN, or ~/.ray/auth_token) where ferkit runs")
+        error = error.__cause__ or error.__context__
+    return ""
 
 
 def _first_line(error: Exception) -> str:
