@@ -17,12 +17,14 @@ from imagefiles import jpeg_bytes, write_bad_files, write_non_utf8_named_copy
 @pytest.fixture(scope="session")
 def mixed_folder(tmp_path_factory, photos_dir, videos_dir) -> Path:
     """Good photos, every kind of bad file (empty, truncated, not an image, a
-    decompression bomb), a file whose name is not UTF-8, and two short clips."""
+    decompression bomb), names that are not UTF-8 or look like patterns and
+    escapes, and two short clips (with a broken one)."""
     folder = tmp_path_factory.mktemp("mixed")
     for name in PHOTOS:
         shutil.copyfile(photos_dir / name, folder / name)
     write_bad_files(folder / "bad")
     write_non_utf8_named_copy(folder, (photos_dir / "fer_justin.jpg").read_bytes())
+    shutil.copyfile(photos_dir / "fer_justin.jpg", folder / "odd name [1] %41 #2.jpg")
     for name in CLIPS:
         (folder / "clips").mkdir(exist_ok=True)
         os.symlink(videos_dir / name, folder / "clips" / name)
