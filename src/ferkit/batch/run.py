@@ -116,7 +116,7 @@ def run_batch(inputs, out: str | os.PathLike, *, kind: str = "images", engine: s
         with progress_bar(progress and len(todo.items) > 1) as bar:
             task = bar.add_task(f"analysing {kind}", total=len(todo.items))
 
-            def done(name: str, error: str | None, count: int) -> None:
+            def done(error: str | None, count: int) -> None:
                 report.analysed += 1
                 if error:
                     report.failed += 1
@@ -133,7 +133,7 @@ def run_batch(inputs, out: str | os.PathLike, *, kind: str = "images", engine: s
                     store.add(ImageResult(item.name, error=item.error, labels=labels))
                 else:
                     store.add_video(VideoOutcome(item, error=item.error))
-                done(item.name, item.error, 0)
+                done(item.error, 0)
             if runnable:
                 runner = create_engine(engine, address=address, workers=workers,
                                        cpus_per_worker=cpus_per_worker)
@@ -143,13 +143,13 @@ def run_batch(inputs, out: str | os.PathLike, *, kind: str = "images", engine: s
                             if result.file in expected:
                                 expected.discard(result.file)
                                 store.add(result)
-                                done(result.file, result.error, len(result.faces))
+                                done(result.error, len(result.faces))
                     else:
                         for outcome in runner.videos(runnable, settings):
                             expected.discard(outcome.item.name)
                             store.add_video(outcome)
                             tracks = len(outcome.result.tracks) if outcome.result is not None else 0
-                            done(outcome.item.name, outcome.error, tracks)
+                            done(outcome.error, tracks)
                 finally:
                     runner.close()
         report.unprocessed = [item.name for item in runnable if item.name in expected]

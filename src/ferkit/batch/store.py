@@ -120,7 +120,8 @@ class BatchStore:
         self.out = prepare_folder(out, "the output folder")
         self.kind, self.fmt, self.labels = kind, fmt, list(labels)
         self.part_size, self.part_seconds = part_size, part_seconds
-        manifest = {"kind": kind, "format": fmt, "labels": self.labels, "settings": settings}
+        manifest = {"kind": kind, "format": fmt if kind == "images" else None, "labels": self.labels,
+                    "settings": settings}
         entries = read_log(self.out)
         if entries and not overwrite:
             self._check_manifest(manifest)

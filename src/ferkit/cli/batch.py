@@ -54,7 +54,7 @@ class BatchFormat(str, Enum):
 
 @app.command()
 def batch(
-    inputs: Optional[list[str]] = typer.Argument(None, help="Image (or, with --video, video) files, folders, glob patterns, or s3:// / gs:// / file:// URIs."),
+    inputs: Optional[list[str]] = typer.Argument(None, metavar="[INPUTS...]", help="Image (or, with --video, video) files, folders, glob patterns, or s3:// / gs:// / file:// URIs."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the results; a rerun into it resumes (see --overwrite)."),
     file_list: Optional[Path] = typer.Option(None, "--list", help="A text file naming more inputs, one a line (# starts a comment)."),
     engine: Engine = typer.Option(Engine.local, "--engine", help="local (this process) or ray (a Ray cluster: see --address)."),
@@ -101,9 +101,8 @@ def batch(
                                                                detect_size, threads),
                        crop=crops, video=video_options, address=address, workers=workers,
                        cpus_per_worker=cpus_per_worker, batch_size=batch_size, part_size=part_size,
-                       overwrite=overwrite, progress=not quiet, on_error=print_error)
-    for notice in report.notices:
-        print_warning(notice)
+                       overwrite=overwrite, progress=not quiet, on_error=print_error,
+                       on_notice=print_warning)
     if report.unprocessed:
         print_warning(f"{len(report.unprocessed)} inputs were not processed (their files could not be "
                       f"read by the cluster, e.g. {report.unprocessed[0]}); run again to retry them")
