@@ -124,15 +124,17 @@ class RunAhead:
                 return
 
     def close(self) -> None:
-        """Stop the worker and wait for it (it finishes the item in hand first)."""
+        """Stop the worker and wait for it (it finishes the item in hand first); the
+        iteration then ends, as if ``items`` had."""
         import queue
 
         self._stop.set()
-        while self._thread.is_alive():
+        while self._thread.is_alive() or not self._queue.empty():
             try:
                 self._queue.get_nowait()
             except queue.Empty:
                 self._thread.join(0.05)
+        self._queue.put_nowait((self._END, None))
 
     def __enter__(self) -> "RunAhead":
         return self

@@ -195,3 +195,42 @@ def test_smaller_detector_input_still_tracks_both_faces(crossing, video_analyzer
     assert result.settings["detect_size"] == 320 and len(result.tracks) == 2
     with pytest.raises(ValueError, match="detect_size"):
         analyze_video(crossing[0], analyzer=video_analyzer, detect_size=320)
+
+
+def test_overlapped_decoding_and_detection_change_nothing(crossing, video_analyzer, tmp_path):
+    """Decoding and detecting ahead on a worker thread (fast analyzers) gives the very
+    frames.csv, summaries and annotated video of one stage at a time."""
+    import threading
+
+    from ferkit import Analyzer
+
+    one_at_a_time = Analyzer(video_analyzer.detector, threads=1, fast=False)
+    runs = {}
+    for name, analyzer in (("overlapped", video_analyzer), ("sequential", one_at_a_time)):
+        out = tmp_path / name
+        result = analyze_video(crossing[0], analyzer=analyzer, out_dir=out, detect_every=2,
+                               plots=False).collect()
+        runs[name] = (result, out)
+    (a, a_out), (b, b_out) = runs["overlapped"], runs["sequential"]
+    assert (a_out / "frames.csv").read_bytes() == (b_out / "frames.csv").read_bytes()
+    assert [t.to_dict() for t in a.tracks] == [t.to_dict() for t in b.tracks]
+    assert (a.frames_decoded, a.frames_analysed) == (b.frames_decoded, b.frames_analysed) == (
+        CROSSING_FRAMES, CROSSING_FRAMES)
+    for out in (a_out, b_out):
+        with av.open(str(out / "annotated.mp4")) as ann:
+            assert sum(1 for _ in ann.decode(video=0)) == CROSSING_FRAMES
+    assert not [t for t in threading.enumerate() if t.name == "ferkit-decode"]
+
+
+def test_stopping_early_ends_the_decoding_thread(crossing, video_analyzer):
+    import threading
+
+    run = analyze_video(crossing[0], analyzer=video_analyzer)
+    frames = iter(run)   # held: the run's own close() must stop the thread
+    for frame in frames:
+        if frame.frame == 3:
+            break
+    run.close()
+    assert run.result.frames_analysed == 4
+    assert not [t for t in threading.enumerate() if t.name == "ferkit-decode"]
+    assert next(frames, None) is None

@@ -70,6 +70,7 @@ class VideoAnalysis:
         # Decoding and detection overlap the analysis on a worker thread unless
         # the analyzer asks for one stage at a time (AnalyzerOptions.fast).
         self._overlap = getattr(getattr(analyzer, "options", None), "fast", True) is not False
+        self._ahead: RunAhead | None = None
         self._stats: dict[int, TrackStats] = {}
         self._summaries = []
         self._short_tracks = 0
@@ -142,7 +143,6 @@ class VideoAnalysis:
         self._started_at = time.perf_counter()
         complete, error = False, None
         shown: list[Face] = []
-        ahead = None
         try:
             frames = self.source.frames()
             first = next(frames)   # decoded when the source was opened
@@ -150,8 +150,8 @@ class VideoAnalysis:
                 self._open_video(first.image.shape[1], first.image.shape[0], first.time_base)
             staged = self._stage(itertools.chain([first], frames))
             if self._overlap:
-                ahead = RunAhead(staged, depth=FRAMES_AHEAD, name="ferkit-decode")
-                staged = iter(ahead)
+                self._ahead = RunAhead(staged, depth=FRAMES_AHEAD, name="ferkit-decode")
+                staged = iter(self._ahead)
             for item in staged:
                 self._decoded += 1
                 if item.sampled:
@@ -165,8 +165,6 @@ class VideoAnalysis:
             error = str(e)
             raise
         finally:
-            if ahead is not None:
-                ahead.close()
             self._finish(complete, error)
 
     def _stage(self, frames):
@@ -257,6 +255,8 @@ class VideoAnalysis:
             self.finish_seconds = time.perf_counter() - finishing
 
     def _complete(self, complete: bool, error: str | None, seconds: float) -> None:
+        if self._ahead is not None:
+            self._ahead.close()   # the worker decodes no more before the source closes
         self.source.close()
         self.tracker.end_all()
         for track in self.tracker.ended:
