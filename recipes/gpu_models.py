@@ -120,7 +120,8 @@ def build_world(pack: Path, smoke: bool) -> None:
     fer = decode_pack(pack / "fer2013.npz")
     ko = decode_pack(pack / "korean.npz")
     po = decode_pack(pack / "bu3dfe_bosphorus_posed.npz")
-    ct = decode_pack(pack / "web_contempt.npz")
+    ct = (decode_pack(pack / "web_contempt.npz") if (pack / "web_contempt.npz").is_file()
+          else {"images": np.zeros((0, 48, 48), np.uint8)})
     if smoke:
         rng = np.random.default_rng(0)
         pick = np.sort(np.concatenate([rng.choice(np.flatnonzero(fer["usage"] == u), 80, replace=False)
@@ -141,7 +142,9 @@ def build_world(pack: Path, smoke: bool) -> None:
     w["ferplus_soft"] = emo / np.maximum(emo.sum(1, keepdims=True), 1)
     w["ferplus_ok"] = (emo.sum(1) > 0) & (fer["votes"].argmax(1) < 8)
     w["ko_x"], w["ko_y"] = ko["images"], ko["emotion"].astype(np.int64)
-    w["ko_role"] = group_assignment(ko["person"], 0.15, 0.15, seed=0).astype("U5")
+    # a trimmed pack carries the roles the full pack gave (see run_continue)
+    w["ko_role"] = (ko["role"] if "role" in ko else
+                    group_assignment(ko["person"], 0.15, 0.15, seed=0)).astype("U5")
     w["po_x"], w["po_y"] = po["images"], po["labels"].astype(np.int64)
     w["po_role"] = group_assignment(po["subject"], 0.2, 0.0, seed=0).astype("U5")
     # BU-3DFE textures sit on black: mark that background so training can replace it.
@@ -517,6 +520,33 @@ def run_ferplus8(out: Path, budget: float, smoke: bool, log) -> None:
     record(out, {"job": "ferplus8", "spec": spec, **res})
 
 
+def run_continue(out: Path, budget: float, smoke: bool, log, start: Path, soft: Path) -> None:
+    """Second pass, one process alone on the GPU: continue the student from ``start`` with a new
+    cosine cycle on targets mixing the blended labels with the (saved) teacher ensemble's
+    predictions, keeping whichever state, old or new, scores best on validation."""
+    torch, device, w = job_env()
+    ck = torch.load(start, map_location=device, weights_only=True)
+    meta = ck["meta"]
+    spec = dict(meta["spec"], aug="robust", drop=0.4, lr=0.03, seed=11)
+    x, y, mask = fer7_training_set(torch, w, device, spec["blend"])
+    probs = torch.from_numpy(np.load(soft)["probs_train"].astype(np.float32)).to(device)
+    if len(probs) != len(y):
+        raise SystemExit(f"teacher predictions for {len(probs)} rows, training set has {len(y)}")
+    y = 0.3 * y + 0.7 * probs
+    run = Run(spec, x, y, fer7_evals(torch, w, device), device, 7, bg_mask=mask,
+              bg_pool=to_dev(torch, w["fer_x"][w["fer_train"]], device))
+    run.model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["state"].items()})
+    before = run.evaluate()
+    log(f"continue from {start.name}: score {mean_score(before):.4f} ({accuracies(before)})")
+    res = train_for(run, budget - 10, 2 if smoke else 150, 1 if smoke else 20, mean_score, log)
+    improved = res["best_score"] > mean_score(before)
+    if improved:
+        meta = {**meta, "continued": {"spec": spec, "targets": "0.3 blend + 0.7 teacher ensemble",
+                                      "before": before, **res}}
+        save_state(run, out / "fer7_student.pt", meta)
+    record(out, {"job": "continue", "spec": spec, "improved": improved, "before": before, **res})
+
+
 def korean_sets(torch, w, device, per_class: int = 0, seed: int = 0):
     tr = np.flatnonzero(w["ko_role"] == "train")
     if per_class:
@@ -631,6 +661,8 @@ def child(args) -> None:
         run_ferplus8(out, budget, args.smoke, log)
     elif args.job == "korean6":
         run_korean6(out, budget, args.smoke, log)
+    elif args.job == "continue":
+        run_continue(out, budget, args.smoke, log, Path(args.start), Path(args.soft))
     elif args.job in ("grid-fer", "grid-korean"):
         run_grid(args.job.split("-")[1], out, args.deadline, args.smoke, log)
     log(f"done {args.job} {args.name or ''}")
@@ -645,8 +677,13 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--job")
     ap.add_argument("--name")
+    ap.add_argument("--start", help="continue: the student state to start from")
+    ap.add_argument("--soft", help="continue: teachers.npz with the ensemble's training predictions")
     args = ap.parse_args()
     if args.job:
+        if args.job == "continue":
+            build_world(Path(args.pack), args.smoke)
+            args.deadline = time.time() + args.deadline
         return child(args)
     t0 = time.time()
     out = Path(args.out)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ferkit.card import Metric, ModelCard, card_path_for
-from ferkit.labels import FER7, FERPLUS8
+from ferkit.labels import FER7, FERPLUS8, get_label_set
 from ferkit.train.checkpoint import save_checkpoint
 from ferkit.train.config import DataConfig, TrainConfig
 from ferkit.train.datasets.base import FaceDataset
@@ -58,7 +58,8 @@ def write_checkpoint(state: dict, meta: dict, cfg: TrainConfig, labels, label_se
     save_checkpoint({"config": cfg.to_dict(), "epoch": meta["best_epoch"] - 1, "model": state,
                      "labels": list(labels), "label_set": label_set,
                      "best": {"score": meta["best_score"], "epoch": meta["best_epoch"]},
-                     "wall_time_s": meta["wall_s"], "hardware": meta.get("hardware", "GPU")}, path)
+                     "wall_time_s": meta["wall_s"],
+                     "hardware": meta.get("hardware", "GPU NVIDIA H200 (recipes/gpu_models.py)")}, path)
     return path
 
 
@@ -72,9 +73,48 @@ def held_out_metric(model: Path, dataset: FaceDataset, name: str, notes: str) ->
     rep = evaluate_onnx(model, dataset=dataset, split="all", progress=False)
     rep.dataset, rep.split = name, "held-out"
     out = rep.card_metrics(notes=notes)
-    for cls, r in zip(rep.labels, rep.per_class_recall):
-        out.append(Metric(f"recall_{cls}", float(r), name, "held-out", rep.samples, notes))
+    for cls, m in rep.per_class.items():
+        if m.get("support"):
+            out.append(Metric(f"recall_{cls}", float(m["recall"]), name, "held-out", rep.samples, notes))
     return out
+
+
+KOREAN_PATTERN = (r"(?P<person>[0-9a-f]{64})_(?P<gender>[^_]+)_(?P<age>\d{2})_(?P<label>[^_]+)"
+                  r"_(?P<background>[^_]+)_(?P<ts>\d{14})-(?P<bg>\d{3})-(?P<shot>\d{3})")
+CROPS = {"detector": "retinaface", "template": "fer2013", "margin": 0.0, "no_face": "center",
+         "size": 48, "channels": 1}
+
+
+def korean_people(data: Path, label_set: str) -> tuple[FaceDataset, dict]:
+    """korean_aihub as inference crops, split by person exactly as the GPU run split it
+    (``group_assignment`` over the merged person ids, 15 % / 15 %, seed 0)."""
+    import csv
+    import unicodedata
+
+    from ferkit.train.datasets.filenames import load_filenames
+    from ferkit.train.splits import group_assignment
+
+    root = data / "korean_aihub"
+    with open(root / "subjects.csv", encoding="utf-8") as f:
+        merge = {r["subject_hash"]: min(r["subject_hash"], r["same_person_as"])
+                 for r in csv.DictReader(f) if r["same_person_as"]}
+    ds = load_filenames(root, KOREAN_PATTERN, label_set, CROPS)
+    person = [unicodedata.normalize("NFC", Path(s).stem).split("_")[0] for s in ds.sources]
+    person = np.array([merge.get(p, p) for p in person])
+    ds.split = group_assignment(person, 0.15, 0.15, seed=0).astype(object)
+    return ds, merge
+
+
+def korean_fer7_test(data: Path) -> FaceDataset:
+    """The held-out Korean people's 기쁨/분노/슬픔 images as FER-7 happy/angry/sad."""
+    ds, _ = korean_people(data, None)
+    names = list(ds.label_set.labels)
+    keep = np.flatnonzero((ds.split == "test") & np.isin(
+        [names[t] for t in ds.hard_targets], ["happy", "angry", "sad"]))
+    test = ds.subset(keep, name="korean_aihub-test-people")
+    test.targets = np.array([FER7.index(names[t]) for t in test.hard_targets])
+    test.label_set = FER7
+    return test
 
 
 def ship(name: str, ckpt: Path, dataset: FaceDataset, description: str, sets: list[str],
@@ -105,6 +145,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--work", type=Path, default=Path(".gpu/ship"))
     ap.add_argument("--only", nargs="*", default=["fer7", "ferplus8", "korean6"])
+    ap.add_argument("--fer7-name", default="fer7-default", help="packaged name of the FER-7 student")
     ap.add_argument("--models-dir", type=Path, default=MODELS_DIR, help="where the shipped files go")
     args = ap.parse_args()
     fer_csv = args.data / "fer2013" / "fer2013.csv.gz"
@@ -113,7 +154,7 @@ def main() -> None:
     if "fer7" in args.only:
         state, meta = load_gpu_state([args.gpu_out / "fer7_student.pt"])
         spec = meta["spec"]
-        cfg = TrainConfig(name="fer7-default", model=spec["arch"], channels=1, image_size=spec["image"],
+        cfg = TrainConfig(name=args.fer7_name, model=spec["arch"], channels=1, image_size=spec["image"],
                           input_size=spec["crop"], drop_rate=0.4, augment="robust",
                           data=DataConfig(kind="fer2013", path=str(fer_csv), votes=str(votes),
                                           label_mode="blend", blend=spec["blend"]),
@@ -126,8 +167,10 @@ def main() -> None:
         private_plus.targets = np.array([FER7.index(FERPLUS8.labels[t]) for t in private_plus.targets])
         private_plus.label_set = FER7
         extra = [(private_plus, "ferplus-majority-fer7", "FER+ majority label on PrivateTest images "
-                  "whose majority is one of the 7 FER2013 classes")]
-        summary["fer7"] = ship("fer7-default", ck, fer, (
+                  "whose majority is one of the 7 FER2013 classes"),
+                 (korean_fer7_test(args.data), "korean_aihub-test-people",
+                  "기쁨/분노/슬픔 of held-out people as happy/angry/sad, argmax over all 7 classes")]
+        summary["fer7"] = ship(args.fer7_name, ck, fer, (
             f"One {spec['arch']} student distilled from {len(meta['teachers'])} teachers "
             f"({', '.join(meta['teachers'])}) on FER2013 Training with FER+-blended targets "
             f"(weight {spec['blend']} on the FER2013 label), the happy/angry/sad images of "
@@ -135,6 +178,41 @@ def main() -> None:
             "PublicTest, PublicTest FER+ majority, held-out Korean people and posed subjects."),
             ["fer2013", "ferplus", "korean_aihub", "bu3dfe_bosphorus_posed"], extra, spec["arch"], state,
             args.models_dir)
+    if "ferplus8" in args.only:
+        state, meta = load_gpu_state([args.gpu_out / "ferplus8.a.pt", args.gpu_out / "ferplus8.b.pt"])
+        spec = meta["spec"]
+        cfg = TrainConfig(name="ferplus8", model=spec["arch"], channels=1, image_size=spec["image"],
+                          input_size=spec["crop"], drop_rate=0.4, augment="robust",
+                          data=DataConfig(kind="ferplus", path=str(fer_csv), votes=str(votes),
+                                          label_mode="soft"),
+                          notes="FER+ vote distributions + web contempt crops; see training.recipe")
+        ck = write_checkpoint(state, meta, cfg, FERPLUS8.labels, "ferplus8",
+                              args.work / "ferplus8" / "best.ckpt")
+        plus = load_ferplus(fer_csv, votes, "majority")
+        summary["ferplus8"] = ship("ferplus8", ck, plus, (
+            f"{spec['arch']} (small-stem ResNet-18) trained from scratch on the FER+ vote "
+            "distributions of FER2013 Training (8 classes) plus the web contempt crops, selected on "
+            "PublicTest FER+ majority labels; metrics on FER+ majority labels (the FER+ paper's rule)."),
+            ["fer2013", "ferplus", "web_contempt"], [], spec["arch"], state, args.models_dir)
+    if "korean6" in args.only:
+        state, meta = load_gpu_state([args.gpu_out / "korean6.pt"])
+        spec = meta["spec"]
+        ds, merge = korean_people(args.data, "korean6")
+        cfg = TrainConfig(name="korean6", model=spec["arch"], channels=1, image_size=spec["image"],
+                          input_size=spec["crop"], drop_rate=0.4, augment="robust",
+                          data=DataConfig(kind="filenames", path=str(args.data / "korean_aihub"),
+                                          pattern=KOREAN_PATTERN, label_set="korean6", group_by="person",
+                                          group_merge=merge, val_fraction=0.15, test_fraction=0.15,
+                                          train_split="train", val_split="val", test_split="test",
+                                          preprocess=CROPS),
+                          notes="korean_aihub, split by person; see training.recipe")
+        ck = write_checkpoint(state, meta, cfg, get_label_set("korean6").labels, "korean6",
+                              args.work / "korean6" / "best.ckpt")
+        summary["korean6"] = ship("korean6", ck, ds, (
+            f"{spec['arch']} trained from scratch on the six korean_aihub emotions (기쁨, 당황, 분노, "
+            "불안, 상처, 슬픔) of 70 % of its people, selected on 15 % of the people, measured on "
+            "the other 15 % (no person in two splits)."),
+            ["korean_aihub"], [], spec["arch"], state, args.models_dir)
     print(json.dumps({k: [(m.name, m.split, round(m.value, 4)) for m in v.metrics if m.name == "accuracy"]
                       for k, v in summary.items()}, indent=1, ensure_ascii=False))
 
