@@ -520,7 +520,8 @@ def run_ferplus8(out: Path, budget: float, smoke: bool, log) -> None:
     record(out, {"job": "ferplus8", "spec": spec, **res})
 
 
-def run_continue(out: Path, budget: float, smoke: bool, log, start: Path, soft: Path) -> None:
+def run_continue(out: Path, budget: float, smoke: bool, log, start: Path, soft: Path,
+                 epochs: tuple[int, int] = (20, 150)) -> None:
     """Second pass, one process alone on the GPU: continue the student from ``start`` with a new
     cosine cycle on targets mixing the blended labels with the (saved) teacher ensemble's
     predictions, keeping whichever state, old or new, scores best on validation."""
@@ -538,7 +539,7 @@ def run_continue(out: Path, budget: float, smoke: bool, log, start: Path, soft: 
     run.model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["state"].items()})
     before = run.evaluate()
     log(f"continue from {start.name}: score {mean_score(before):.4f} ({accuracies(before)})")
-    res = train_for(run, budget - 10, 2 if smoke else 150, 1 if smoke else 20, mean_score, log)
+    res = train_for(run, budget - 10, 2 if smoke else epochs[1], 1 if smoke else epochs[0], mean_score, log)
     improved = res["best_score"] > mean_score(before)
     if improved:
         meta = {**meta, "continued": {"spec": spec, "targets": "0.3 blend + 0.7 teacher ensemble",
@@ -662,7 +663,8 @@ def child(args) -> None:
     elif args.job == "korean6":
         run_korean6(out, budget, args.smoke, log)
     elif args.job == "continue":
-        run_continue(out, budget, args.smoke, log, Path(args.start), Path(args.soft))
+        run_continue(out, budget, args.smoke, log, Path(args.start), Path(args.soft),
+                     (args.min_epochs, args.max_epochs))
     elif args.job in ("grid-fer", "grid-korean"):
         run_grid(args.job.split("-")[1], out, args.deadline, args.smoke, log)
     log(f"done {args.job} {args.name or ''}")
@@ -679,6 +681,8 @@ def main() -> None:
     ap.add_argument("--name")
     ap.add_argument("--start", help="continue: the student state to start from")
     ap.add_argument("--soft", help="continue: teachers.npz with the ensemble's training predictions")
+    ap.add_argument("--min-epochs", type=int, default=20, help="continue: at least this many epochs")
+    ap.add_argument("--max-epochs", type=int, default=150, help="continue: at most this many epochs")
     args = ap.parse_args()
     if args.job:
         if args.job == "continue":
