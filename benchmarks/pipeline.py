@@ -206,7 +206,7 @@ def face_counts(analyzer: Analyzer, folder: Path) -> tuple[int, int, dict]:
     return exact, counted, crowds
 
 
-def labelled_frames(samples: int, seed: int = 0) -> list[tuple[np.ndarray, str]]:
+def labelled_frames(samples: int, data: Path = SHARED, seed: int = 0) -> list[tuple[np.ndarray, str]]:
     """Labelled faces placed in 640x480 grey frames at four sizes and random places:
     FER2013 PrivateTest (the first ``samples``, 48 px upscaled to 96-240 px) and
     BU-3DFE/Bosphorus (the first ``samples`` of its manifest, 256 px to 128-320 px)."""
@@ -223,7 +223,7 @@ def labelled_frames(samples: int, seed: int = 0) -> list[tuple[np.ndarray, str]]
         return out
 
     items = []
-    fer_csv = SHARED / "fer2013" / "fer2013.csv.gz"
+    fer_csv = data / "fer2013" / "fer2013.csv.gz"
     if fer_csv.is_file():
         from ferkit.train.datasets import load_fer2013
 
@@ -231,7 +231,7 @@ def labelled_frames(samples: int, seed: int = 0) -> list[tuple[np.ndarray, str]]
         for k, i in enumerate(np.flatnonzero(fer.split == "PrivateTest")[:samples]):
             items.append((frame(fer.images[i], (96, 144, 192, 240)[k % 4]),
                           fer.label_set.labels[int(fer.targets[i])]))
-    posed = SHARED / "bu3dfe_bosphorus_posed"
+    posed = data / "bu3dfe_bosphorus_posed"
     if (posed / "manifest.csv").is_file():
         rows = list(csv.DictReader(open(posed / "manifest.csv", encoding="utf-8")))[:samples]
         for k, row in enumerate(rows):
@@ -261,7 +261,8 @@ def pipeline_accuracy(analyzers: dict, items) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: automatic)")
-    parser.add_argument("--folder", type=Path, default=SHARED / "photos")
+    parser.add_argument("--data", type=Path, default=SHARED, help="the shared datasets (../shared/data)")
+    parser.add_argument("--folder", type=Path, help="photos to time (default: DATA/photos)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of now/before")
     parser.add_argument("--repeat", type=int, default=10, help="calls per round for per-image timings")
     parser.add_argument("--fer-path", default=os.environ.get("FERKIT_FER_PATH"),
@@ -272,6 +273,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.fer_worker:
         return fer_worker()
+    args.folder = args.folder or args.data / "photos"
 
     console = Console(width=140)
     now = Analyzer(threads=args.threads, fast=True)
@@ -327,7 +329,7 @@ def main() -> None:
 
     # accuracy through the pipeline
     if args.accuracy_samples:
-        items = labelled_frames(args.accuracy_samples)
+        items = labelled_frames(args.accuracy_samples, args.data)
         if items:
             acc = pipeline_accuracy({"now": now, "before": before}, items)
             rows.append((f"accuracy through the pipeline, {len(items)} labelled faces in 640x480 frames",

@@ -153,8 +153,10 @@ def cli_fps(path: Path, frames: int, out_dir: Path, fast: bool) -> float:
     """Frames per second of ``ferkit video`` in a fresh process, start-up to exit."""
     env = {**os.environ, "FERKIT_FAST": "1" if fast else "0"}
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "from ferkit.cli import main; main()", "video", str(path),
-                    "--out", str(out_dir), "--quiet"], env=env, check=True, capture_output=True)
+    done = subprocess.run([sys.executable, "-c", "from ferkit.cli import main; main()", "video", str(path),
+                           "--out", str(out_dir), "--quiet"], env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"ferkit video failed: {done.stderr.strip()[-300:]}")
     return frames / (time.perf_counter() - t)
 
 
@@ -175,7 +177,11 @@ def now_vs_before(clips: list[tuple[Path, int]], threads: int, rounds: int, tmp:
                 for name, an in analyzers.items():
                     out = tmp / f"vs_{name}"
                     if run == "ferkit video CLI":
-                        fps[name].append(cli_fps(clip, frames, out, name == "now"))
+                        try:
+                            fps[name].append(cli_fps(clip, frames, out, name == "now"))
+                        except RuntimeError as e:
+                            Console(stderr=True).print(str(e), markup=False)
+                            fps[name].append(float("nan"))
                         continue
                     s = speed(clip, an, 1, out if run == "all outputs" else None)
                     fps[name].append(s["fps"])
@@ -329,9 +335,12 @@ def main() -> None:
     parser.add_argument("--detect-size", type=int, default=320, help="the smaller detector input to compare")
     parser.add_argument("--charts-only", action="store_true", help="only the chart timings")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of now/before")
+    parser.add_argument("--videos", type=Path, default=VIDEOS, help="the shared videos (../shared/data/videos)")
     parser.add_argument("--speed-only", action="store_true", help="only ferkit now against before")
     parser.add_argument("--profile", action="store_true", help="cProfile tables of the 640x480 run, both ways")
     args = parser.parse_args()
+    global CLIP, CROWD
+    CLIP, CROWD = args.videos / CLIP.name, args.videos / CROWD.name
     console = Console(width=130)
     for needed in (CLIP, CROWD):
         if not needed.exists():
