@@ -178,7 +178,7 @@ class Run:
         self.gen = torch.Generator().manual_seed(spec.get("seed", 0))
         torch.manual_seed(spec.get("seed", 0))
         self.model = create_model(spec["arch"], num_classes, spec.get("channels", 1), spec.get("drop", 0.4),
-                                  init=spec.get("init", "default"), head=spec.get("head", "linear"))
+                                  weight_init=spec.get("init", "default"), head=spec.get("head", "linear"))
         self.model = self.model.to(device).to(memory_format=torch.channels_last)
         self.sample_weights = sample_weights
         self.class_weights = None

@@ -141,6 +141,24 @@ def test_missing_input_exits_1(tmp_path):
     assert code == 1 and "file not found" in output
 
 
+def test_models_table_lists_every_packaged_model(monkeypatch):
+    from ferkit.card import ModelCard, card_path_for
+    from ferkit.models import MODELS_DIR, packaged_models
+
+    monkeypatch.setenv("COLUMNS", "250")
+    code, output = _run(["models"])
+    assert code == 0, output
+    for name, path in packaged_models().items():
+        card = ModelCard.load(card_path_for(path))
+        line = next(li for li in output.splitlines() if f" {name} " in li)
+        assert f"{card.label_set} ({len(card.labels)})" in line
+        assert f"{path.stat().st_size / 1e6:.1f} MB" in line
+        acc = card.metric("accuracy")
+        assert f"{acc.value:.4f}" in output
+        shipped = (MODELS_DIR / f"{name}.weights.npz").is_file()
+        assert line.rstrip(" │").endswith("yes" if shipped else "no")
+
+
 def test_models_and_version():
     code, output = _run(["models", "--json"])
     assert code == 0

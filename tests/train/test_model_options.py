@@ -45,7 +45,7 @@ def test_he_normal_initialisation(name, torch1):
     from ferkit.train.models import create_model
 
     torch1.manual_seed(0)
-    he = create_model(name, 7, 1, init="he_normal", head="dense512")
+    he = create_model(name, 7, 1, weight_init="he_normal", head="dense512")
     torch1.manual_seed(0)
     default = create_model(name, 7, 1)
     # The biggest convolution: std sqrt(2 / fan_in) under he_normal; PyTorch's default for
@@ -72,7 +72,7 @@ def test_options_are_config_options_and_checkpoints_rebuild_them(tmp_path, torch
     from ferkit.train.config import TrainConfig
     from ferkit.train.models import create_model, model_from_config
 
-    cfg = TrainConfig.from_dict({"model": "fercnn_s", "init": "he_normal", "head": "dense512"})
+    cfg = TrainConfig.from_dict({"model": "fercnn_s", "weight_init": "he_normal", "head": "dense512"})
     cfg.validate()
     model = model_from_config(cfg, 6)
     labels = ["happy", "embarrassed", "angry", "anxiety", "hurt", "sad"]
@@ -84,7 +84,7 @@ def test_options_are_config_options_and_checkpoints_rebuild_them(tmp_path, torch
     model.eval()
     with torch1.no_grad():
         assert torch1.equal(loaded.model(x), model(x))
-    for bad in ({"init": "xavier"}, {"head": "mlp"}):
+    for bad in ({"weight_init": "xavier"}, {"head": "mlp"}):
         with pytest.raises(ConfigError, match="must be one of"):
             TrainConfig.from_dict(bad).validate()
         with pytest.raises(ConfigError, match="must be one of"):

@@ -141,12 +141,22 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print the model c
     if as_json:
         typer.echo(json.dumps({k: c.to_dict() for k, c in cards.items()}, indent=2, ensure_ascii=False))
         return
+    from ferkit.models import MODELS_DIR
+
     table = Table(title="ferkit models")
-    for col in ("name", "labels", "input", "architecture", "params", "metrics"):
+    for col in ("name", "label set", "input", "architecture", "size", "ms/face", "accuracy", "--init"):
         table.add_column(col)
     for name, c in cards.items():
-        metrics = "\n".join(f"{m.name} {m.value:.4f} ({m.dataset} {m.split})" for m in c.metrics)
-        table.add_row(name + (" (default)" if name == DEFAULT_MODEL else ""), ", ".join(c.labels),
-                      f"{c.input.channels}x{c.input.size}x{c.input.size}", c.architecture,
-                      f"{c.parameters / 1e6:.2f}M", metrics)
+        accuracy = "\n".join(f"{m.value:.4f} {m.dataset} {m.split}" for m in c.metrics
+                             if m.name == "accuracy")
+        cost = (c.training.get("export") or {}).get("flip_tta_cost") or {}
+        speed = cost.get("latency_ms_batch1_with_flip")
+        size = packaged_models()[name].stat().st_size / 1e6
+        table.add_row(name + (" (default)" if name == DEFAULT_MODEL else ""),
+                      f"{c.label_set} ({len(c.labels)})", f"{c.input.channels}x{c.input.size}x{c.input.size}",
+                      f"{c.architecture} ({c.parameters / 1e6:.1f}M)", f"{size:.1f} MB",
+                      f"{speed:.1f}" if isinstance(speed, (int, float)) else "-", accuracy,
+                      "yes" if (MODELS_DIR / f"{name}.weights.npz").is_file() else "no")
     Console().print(table)
+    Console().print("ms/face: batch 1, one thread, with the mirrored view, as measured at export; "
+                    "--init: ships float weights for `ferkit train --init NAME`; full cards: --json")

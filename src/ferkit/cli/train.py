@@ -98,6 +98,8 @@ def train_command(
     max_train_samples: int | None = typer.Option(None, "--max-train-samples", min=0, help="Train on a random subset of this size."),
     threads: int | None = typer.Option(None, "--threads", min=0, help="torch CPU threads (0 = torch's default)."),
     seed: int | None = typer.Option(None, "--seed", help="Override the random seed."),
+    init: str | None = typer.Option(None, "--init", help="Fine-tune: start from a packaged model's weights (e.g. fer7-default; see `ferkit models`) or a checkpoint / run folder. Its architecture and input are used; a new label set gets a new head."),
+    freeze_epochs: int | None = typer.Option(None, "--freeze-epochs", min=0, help="With --init: train only the classifier head for this many epochs, then every layer."),
     experiment_log: Path | None = EXPERIMENT_LOG,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -106,13 +108,14 @@ def train_command(
     A checkpoint is written every epoch; --resume continues a run."""
     cfg, path = _load_config(config)
     overrides = {"epochs": epochs, "model": model, "lr": lr, "batch_size": batch_size,
-                 "max_train_samples": max_train_samples, "threads": threads, "seed": seed}
+                 "max_train_samples": max_train_samples, "threads": threads, "seed": seed,
+                 "init_weights": init, "freeze_epochs": freeze_epochs}
     out = out or Path("runs") / cfg.name
     argv = ["ferkit", "train", config, "--out", str(out)] + (["--resume"] if resume else [])
     overrides = {key: value for key, value in overrides.items() if value is not None}
     cfg.override(**overrides)
     for key, value in overrides.items():
-        argv += [f"--{key.replace('_', '-')}", str(value)]
+        argv += ["--init" if key == "init_weights" else f"--{key.replace('_', '-')}", str(value)]
     if data is not None:
         cfg.data.path = data
         argv += ["--data", data]

@@ -46,7 +46,8 @@ class DataConfig:
     kind: str = "fer2013"
     path: str = "../shared/data/fer2013/fer2013.csv.gz"
     votes: str | None = None
-    label_mode: str = "hard"
+    label_mode: str = "hard"      # hard | blend (fer2013 + votes) | majority | soft (ferplus)
+    blend: float = 0.5            # label_mode blend: weight of the FER2013 label vs the crowd
     pattern: str | None = None
     label_set: str | None = None
     train_split: str = "Training"
@@ -139,6 +140,30 @@ def read_config_file(path: Path, what: str = "config"):
         raise ConfigError(f"{path}: not valid JSON: {e}") from None
 
 
+DISTILL_DEFAULTS = {"teachers": [], "weight": 0.7, "temperature": 2.0}
+
+
+def check_distill(d) -> dict:
+    """The distillation options with defaults filled in; ConfigError for anything else."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"distill must be a mapping of options, not {d!r}")
+    unknown = sorted(set(d) - set(DISTILL_DEFAULTS))
+    if unknown:
+        raise ConfigError(f"unknown distill option(s) {', '.join(unknown)}; known: "
+                          f"{', '.join(DISTILL_DEFAULTS)}")
+    out = {**DISTILL_DEFAULTS, **d}
+    teachers = out["teachers"]
+    if not isinstance(teachers, list) or not teachers or not all(isinstance(t, str) for t in teachers):
+        raise ConfigError("distill.teachers must be a non-empty list of checkpoint paths or "
+                          f"run folders, not {teachers!r}")
+    w, t = out["weight"], out["temperature"]
+    if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w <= 1:
+        raise ConfigError(f"distill.weight must be between 0 and 1, not {w!r}")
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0:
+        raise ConfigError(f"distill.temperature must be > 0, not {t!r}")
+    return out
+
+
 # Test-time augmentation of checkpoints (ferkit.train.inference.predict_logits).
 TTA_MODES = ("none", "flip", "ten-crop")
 
@@ -171,7 +196,7 @@ class TrainConfig:
     image_size: int = 48          # stored images are resized to this
     input_size: int = 40          # crop fed to the network
     drop_rate: float = 0.4
-    init: str = "default"         # default | he_normal (every conv/linear weight)
+    weight_init: str = "default"  # default | he_normal (every conv/linear weight)
     head: str = "linear"          # linear | dense512 (Dense-512 + ReLU + dropout 0.5 + linear)
     augment: str | dict = "default"
     optimizer: str = "sgd"        # sgd | adamw | adam | rmsprop
@@ -194,6 +219,13 @@ class TrainConfig:
     mean: float = 0.5
     std: float = 0.25
     notes: str = ""
+    # Fine-tuning (ferkit.train.finetune): start from a packaged model's float weights or a
+    # checkpoint, which fix the architecture and input; train only the head for freeze_epochs.
+    init_weights: str = ""
+    freeze_epochs: int = 0
+    # Knowledge distillation from trained teachers (ferkit.train.distill): {"teachers":
+    # [checkpoint or run folder, ...], "weight": 0.7, "temperature": 2.0}; empty = off.
+    distill: dict = field(default_factory=dict)
     # Ensemble members: each entry overrides fields of this config (e.g. {"seed": 1});
     # they train one after another into <out>/member-<i> and export as one model.
     ensemble: list = field(default_factory=list)
@@ -259,13 +291,16 @@ class TrainConfig:
             raise ConfigError(f"lr must be > 0, not {self.lr!r}")
         if not self.std > 0:
             raise ConfigError(f"std must be > 0, not {self.std!r}")
-        for name in ("warmup_epochs", "early_stopping", "max_train_samples", "threads"):
+        for name in ("warmup_epochs", "early_stopping", "max_train_samples", "threads",
+                     "freeze_epochs"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise ConfigError(f"{name} must be an integer >= 0, not {value!r}")
+        if self.distill:
+            check_distill(self.distill)
         choices = {"optimizer": ("sgd", "adamw", "adam", "rmsprop"),
                    "schedule": ("cosine", "step", "constant"),
-                   "balance": ("none", "sampler", "loss"), "init": INITS, "head": HEADS}
+                   "balance": ("none", "sampler", "loss"), "weight_init": INITS, "head": HEADS}
         for name, allowed in choices.items():
             if str(getattr(self, name)).lower() not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}, "

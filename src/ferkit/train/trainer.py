@@ -36,8 +36,9 @@ from .compare import plot_curves, read_run
 from .config import TrainConfig, check_distill, member_dir, member_dirs
 from .datasets import FaceDataset, load_dataset
 from .distill import TeacherEnsemble, distillation_loss, load_teachers
+from .finetune import InitWeights, adopt_input, load_init, resolve_init, set_frozen
 from .inference import autocast, model_images, normalize, predict_logits
-from .models import check_model_name, create_model
+from .models import check_model_name, model_from_config
 from .splits import Splits, describe, resolve_splits
 
 log = logging.getLogger(__name__)
@@ -167,11 +168,18 @@ class RunPlan:
     dataset: FaceDataset
     splits: Splits
     resume_state: dict | None      # last.ckpt of the run being continued
+    init: InitWeights | None = None   # weights to start from (--init)
 
 
 def plan_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
              dataset: FaceDataset | None = None, progress: bool = True) -> RunPlan:
     """Every check a run needs before it writes anything (see the module doc)."""
+    init = None
+    if cfg.init_weights:
+        init = resolve_init(cfg.init_weights)
+        changed = adopt_input(cfg, init)
+        if changed:
+            log.info(f"--init {cfg.init_weights}: architecture and input from it ({'; '.join(changed)})")
     cfg.validate()
     check_model_name(cfg.model)
     get_augment(cfg.augment)
@@ -185,7 +193,7 @@ def plan_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     if resume and (out / "last.ckpt").is_file():
         state = read_checkpoint(out / "last.ckpt")
         check_resume_state(state, ds, splits, out / "last.ckpt")
-    return RunPlan(cfg, out, ds, splits, state)
+    return RunPlan(cfg, out, ds, splits, state, init)
 
 
 # --- the steps of a run ------------------------------------------------------------------------
@@ -264,7 +272,7 @@ def prepare_tensors(plan: RunPlan, device: torch.device) -> TrainingTensors:
 
 
 def build_model(cfg: TrainConfig, num_classes: int, device: torch.device) -> nn.Module:
-    model = create_model(cfg.model, num_classes, cfg.channels, cfg.drop_rate).to(device)
+    model = model_from_config(cfg, num_classes).to(device)
     return model.to(memory_format=torch.channels_last)
 
 
@@ -441,6 +449,8 @@ def run_plan(plan: RunPlan, progress: bool = True,
     opt = make_optimizer(cfg, model)
     aug = get_augment(cfg.augment)
     gen = torch.Generator().manual_seed(cfg.seed)
+    if plan.init is not None and plan.resume_state is None:
+        log.info(f"fine-tuning: {load_init(model, plan.init, list(plan.dataset.label_set.labels))}")
     state = restore(plan.resume_state, model, opt, gen)
     teachers = None
     if cfg.distill:
@@ -455,6 +465,8 @@ def run_plan(plan: RunPlan, progress: bool = True,
     with progress_bar(progress) as bar:
         task = bar.add_task("train", total=max(cfg.epochs - state.start_epoch, 0) * steps)
         for epoch in range(state.start_epoch, cfg.epochs):
+            if cfg.freeze_epochs:
+                set_frozen(model, epoch < cfg.freeze_epochs)
             fit = train_one_epoch(model, opt, data, cfg, epoch, aug, gen, device, bar, task,
                                   teachers)
             val = validate(model, data, cfg, device)

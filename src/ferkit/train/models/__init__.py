@@ -4,7 +4,7 @@ ferkit's own architectures register themselves with :func:`register_model`;
 any other name is handed to timm (``pip install ferkit[train]``), from scratch.
 Two options apply to every architecture (the Korean ResNet projects' recipe):
 ``head="dense512"`` puts Dense-512 + ReLU + dropout 0.5 before the classifier
-(instead of one linear layer), ``init="he_normal"`` draws every convolution and
+(instead of one linear layer), ``weight_init="he_normal"`` draws every convolution and
 linear weight from He's normal (``std = sqrt(2 / fan_in)``, biases 0) instead of
 the layers' own defaults.
 """
@@ -16,8 +16,7 @@ from torch import nn
 from ferkit.errors import ConfigError, UnknownNameError
 
 from ..config import HEADS, INITS
-
-from . import cnn  # noqa: F401  (registers ferkit's own models)
+from . import cnn, resnet  # noqa: F401  (register ferkit's own models)
 from .registry import MODELS as _REGISTRY
 from .registry import register_model
 
@@ -32,8 +31,6 @@ TIMM_ALIASES = {
 }
 
 
-INITS = ("default", "he_normal")
-HEADS = ("linear", "dense512")
 DENSE_HEAD_WIDTH = 512
 DENSE_HEAD_DROPOUT = 0.5
 
@@ -59,18 +56,18 @@ def check_model_name(name: str) -> None:
                                f"{', '.join(sorted(_REGISTRY))}; or any timm architecture name")
 
 
-def check_model_options(init: str, head: str) -> None:
-    """Raise :class:`~ferkit.errors.ConfigError` for an unknown ``init`` or ``head``."""
-    for what, value, allowed in (("init", init, INITS), ("head", head, HEADS)):
+def check_model_options(weight_init: str, head: str) -> None:
+    """Raise :class:`~ferkit.errors.ConfigError` for an unknown ``weight_init`` or ``head``."""
+    for what, value, allowed in (("weight_init", weight_init, INITS), ("head", head, HEADS)):
         if value not in allowed:
             raise ConfigError(f"{what} must be one of {', '.join(allowed)}, not {value!r}")
 
 
 def create_model(name: str, num_classes: int, in_chans: int = 1, drop_rate: float = 0.0,
-                 init: str = "default", head: str = "linear", **kwargs) -> nn.Module:
+                 weight_init: str = "default", head: str = "linear", **kwargs) -> nn.Module:
     """Build an untrained model by name (no pretrained weights are ever fetched), with the
-    ``init`` and ``head`` options of the module doc."""
-    check_model_options(init, head)
+    ``weight_init`` and ``head`` options of the module doc."""
+    check_model_options(weight_init, head)
     if name in _REGISTRY:
         model = _REGISTRY[name](num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate,
                                 **kwargs)
@@ -83,7 +80,7 @@ def create_model(name: str, num_classes: int, in_chans: int = 1, drop_rate: floa
                                   in_chans=in_chans, drop_rate=drop_rate, **kwargs)
     if head == "dense512":
         _dense_head(model, name)
-    if init == "he_normal":
+    if weight_init == "he_normal":
         he_normal(model)
     return model
 
@@ -91,7 +88,7 @@ def create_model(name: str, num_classes: int, in_chans: int = 1, drop_rate: floa
 def model_from_config(cfg, num_classes: int) -> nn.Module:
     """The untrained model a :class:`~ferkit.train.config.TrainConfig` describes (training
     builds it, checkpoints rebuild it before loading their weights)."""
-    return create_model(cfg.model, num_classes, cfg.channels, cfg.drop_rate, init=cfg.init,
+    return create_model(cfg.model, num_classes, cfg.channels, cfg.drop_rate, weight_init=cfg.weight_init,
                         head=cfg.head)
 
 
