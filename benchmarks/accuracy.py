@@ -2,12 +2,15 @@
 
 Runs the model through :class:`ferkit.classify.ExpressionClassifier` (card
 normalisation and temperature, as inference) on FER2013 PrivateTest and
-PublicTest and on the FER+ PrivateTest majority labels. FER+ classes are
-mapped onto the model's label set by name; classes either side without a
-counterpart are reported and their samples left out. Prints accuracy,
+PublicTest, on the FER+ PrivateTest majority labels, and on the held-out people
+of korean_aihub (split by person with ``data.group_by``, 15 % / 15 %, seed 0:
+the split recipes/gpu_models.py trained with). Data classes are mapped onto the
+model's label set by name; classes either side without a counterpart are
+reported and their samples left out (a FER-7 model is scored on 기쁨/분노/슬픔,
+its answers over all seven classes). Prints accuracy,
 macro-F1, ECE and per-class recall; ``--out`` also writes each report and plot.
 
-    python benchmarks/accuracy.py [--model default|path.onnx] [--data DIR] [--threads 2] [--out DIR]
+    python benchmarks/accuracy.py [--model default|path.onnx] [--data DIR] [--korean DIR] [--threads 2] [--out DIR]
 """
 
 from __future__ import annotations
@@ -20,10 +23,24 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ferkit.train.datasets import load_fer2013, load_ferplus
+from ferkit.train.config import DataConfig
+from ferkit.train.datasets import load_dataset, load_fer2013, load_ferplus
+from ferkit.train.datasets.filenames import KOREAN_AIHUB_PATTERN, korean_aihub_merge
 from ferkit.train.evaluate import evaluate_onnx, load_onnx_model
+from ferkit.train.splits import resolve_splits
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "fer2013"
+DEFAULT_KOREAN = DEFAULT_DATA.parent / "korean_aihub"
+
+
+def korean_people(root: Path, card):
+    """korean_aihub's held-out people (test split by person), cropped as inference crops."""
+    data = DataConfig(kind="filenames", path=str(root), pattern=KOREAN_AIHUB_PATTERN,
+                      group_by="person", group_merge=korean_aihub_merge(root),
+                      val_fraction=0.15, test_fraction=0.15,
+                      preprocess={"detector": "retinaface", "no_face": "center"})
+    ds = load_dataset(data, card.input.size, card.input.channels, progress=True)
+    return resolve_splits(ds, data).test
 
 
 def main() -> None:
@@ -31,6 +48,8 @@ def main() -> None:
     ap.add_argument("--model", default="default", help="packaged model name or .onnx path")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA,
                     help="folder with fer2013.csv.gz and fer2013new.csv")
+    ap.add_argument("--korean", type=Path, default=DEFAULT_KOREAN,
+                    help="korean_aihub folder (its held-out people); skipped when absent")
     ap.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0 = automatic)")
     ap.add_argument("--out", type=Path, help="write report.json + plots per evaluation here")
     args = ap.parse_args()
@@ -44,6 +63,8 @@ def main() -> None:
         runs.append(("FER+ majority", "PrivateTest", load_ferplus(csv_path, votes, "majority")))
     else:
         console.print(f"[yellow]FER+ votes not found at {votes}; FER+ skipped[/yellow]")
+    if args.korean.is_dir():
+        runs.append(("korean_aihub people", "all", korean_people(args.korean, clf.card)))
 
     reports = []
     for title, split, ds in runs:

@@ -23,13 +23,11 @@ import cv2
 import numpy as np
 
 from ferkit.train.datasets.fer2013 import load_fer2013
-from ferkit.train.datasets.filenames import load_filenames
+from ferkit.train.datasets.filenames import KOREAN_AIHUB_PATTERN, korean_aihub_merge, load_filenames
 from ferkit.train.datasets.folders import load_folder
 
 KOREAN_WORDS = ("기쁨", "당황", "분노", "불안", "상처", "슬픔")
 FER7 = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-KOREAN_PATTERN = (r"(?P<person>[0-9a-f]{64})_(?P<gender>[^_]+)_(?P<age>\d{2})_(?P<label>[^_]+)"
-                  r"_(?P<background>[^_]+)_(?P<ts>\d{14})-(?P<bg>\d{3})-(?P<shot>\d{3})")
 CROPS = {"detector": "retinaface", "template": "fer2013", "margin": 0.0, "no_face": "center",
          "size": 48, "channels": 1}
 
@@ -60,12 +58,8 @@ def pack_fer2013(data: Path, out: Path) -> None:
 
 def pack_korean(data: Path, out: Path) -> None:
     root = data / "korean_aihub"
-    same = {}
-    with open(root / "subjects.csv", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            if row["same_person_as"]:
-                same[row["subject_hash"]] = min(row["subject_hash"], row["same_person_as"])
-    ds = load_filenames(root, KOREAN_PATTERN, None, CROPS)
+    same = korean_aihub_merge(root)
+    ds = load_filenames(root, KOREAN_AIHUB_PATTERN, None, CROPS)
     names = [unicodedata.normalize("NFC", Path(s).stem) for s in ds.sources]
     person = [n.split("_")[0] for n in names]
     # person ids as small integers (the 64-hex ids would take 6 MB of the transfer)

@@ -75,3 +75,21 @@ def load_filenames(root: str | os.PathLike, pattern: str | None = None,
             "unparsed": {"count": len(unparsed), "examples": unparsed[:EXAMPLES]}}
     return dataset_from_files(files, names, splits if with_split else None, root, label_set,
                               opts, f"filenames:{root.name}", info, progress)
+
+
+# korean_aihub (see its README): <person>_<gender>_<age>_<emotion>_<background>_<time>-<bg>-<shot>
+KOREAN_AIHUB_PATTERN = (r"(?P<person>[0-9a-f]{64})_(?P<gender>[^_]+)_(?P<age>\d{2})_(?P<label>[^_]+)"
+                        r"_(?P<background>[^_]+)_(?P<ts>\d{14})-(?P<bg>\d{3})-(?P<shot>\d{3})")
+
+
+def korean_aihub_merge(root: str | os.PathLike) -> dict[str, str]:
+    """``data.group_merge`` for korean_aihub: each id that ``subjects.csv`` says is the same
+    person as another maps onto the smaller of the two ids."""
+    import csv
+
+    path = Path(root) / "subjects.csv"
+    if not path.is_file():
+        raise DatasetError(f"{path} not found: korean_aihub's subjects.csv names the ids of one person")
+    with open(path, encoding="utf-8", newline="") as f:
+        return {r["subject_hash"]: r["same_person_as"] for r in csv.DictReader(f)
+                if r.get("same_person_as") and r["same_person_as"] < r["subject_hash"]}
