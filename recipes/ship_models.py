@@ -134,7 +134,8 @@ def restricted_metrics(model: Path, ds: FaceDataset, classes: list[str], name: s
 
 
 def ship(name: str, ckpt: Path, dataset: FaceDataset, description: str, sets: list[str],
-         extra: list, init_arch: str, state: dict, models_dir: Path = MODELS_DIR) -> ModelCard:
+         extra: list, init_arch: str, state: dict, models_dir: Path = MODELS_DIR,
+         init_weights: bool = True) -> ModelCard:
     work = ckpt.parent / f"{name}.onnx"
     res = export_onnx(ckpt, work, name=name, quantize="static", dataset=dataset,
                       description=description)
@@ -151,7 +152,8 @@ def ship(name: str, ckpt: Path, dataset: FaceDataset, description: str, sets: li
     models_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(int8, models_dir / f"{name}.onnx")
     card.save(models_dir / f"{name}.json")
-    save_init_weights(state, init_arch, models_dir / f"{name}.weights.npz")
+    if init_weights:      # float weights for --init (left out where the package would pass 60 MB)
+        save_init_weights(state, init_arch, models_dir / f"{name}.weights.npz")
     return card
 
 
@@ -209,7 +211,8 @@ def main() -> None:
             f"{spec['arch']} (small-stem ResNet-18) trained from scratch on the FER+ vote "
             "distributions of FER2013 Training (8 classes) plus the web contempt crops, selected on "
             "PublicTest FER+ majority labels; metrics on FER+ majority labels (the FER+ paper's rule)."),
-            ["fer2013", "ferplus", "web_contempt"], [], spec["arch"], state, args.models_dir)
+            ["fer2013", "ferplus", "web_contempt"], [], spec["arch"], state, args.models_dir,
+            init_weights=False)
     if "korean6" in args.only:
         state, meta = load_gpu_state([args.gpu_out / "korean6.pt"])
         spec = meta["spec"]
