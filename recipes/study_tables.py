@@ -323,7 +323,9 @@ grid, unedited), `benchmarks/gpu-runs/cpu-factor-rows.jsonl` (the CPU rows) and
 the row's untrained network (`create_model` with its channels, input and head) exported with
 `ferkit.train.export.export_graph` (opset 18), batch 1, one thread, one forward pass (no flip TTA),
 median of 50 calls after a warm-up. Weights do not change latency, so the untrained model times as
-the trained one would. Cached in `benchmarks/study-latency.json`. The SVM rows give
+the trained one would. Cached in `benchmarks/study-latency.json`. Other work shared the two cores
+while these were measured: read the column for orders of magnitude, not for differences under
+~1.5x (one network timed twice, minutes apart, can differ by that much). The SVM rows give
 `classical_baseline.py`'s own time (features + SVM on one face).
 
 ## GPU grid: 8 epochs from scratch, last epoch reported on PublicTest (3,589 faces, no selection)
@@ -342,9 +344,8 @@ that shared setting.
 resnet18s), MobileNetV2/V3 and EfficientNet rows are clearly undertrained: 8 epochs from scratch on
 28k faces is far too few for them (they sit at 0.23-0.40 while the VGG-style fercnn nets reach
 ~0.60 under the identical budget). Their low numbers are an artefact of the budget, not a verdict on
-the architectures; published FER2013 results for these networks from scratch are in the 0.65-0.70
-range after tens of epochs. The ranking among the three fercnn nets, which converge fast, is
-meaningful at this budget; the ranking of everything else is not.
+the architectures. The same GPU run shows it: {teachers} The ranking among the three fercnn nets,
+which converge fast, is meaningful at this budget; the ranking of everything else is not.
 
 The classical rows (HOG / LBP features + a linear SVM, `benchmarks/classical_baseline.py`) were
 trained on all of Training on this machine's CPU; their C was chosen on PublicTest, so their
@@ -396,7 +397,10 @@ the 80 px originals upsampled as the source projects did; the input column gives
 network sees (random crop in training, centre crop at evaluation).
 Budget: fercnn_l rows 12 epochs (48 px) or 8 (96 px); ResNet-50/152 rows 8 epochs at 96 px, 6 at
 224 px; batch 256, SGD lr 0.1 with warm-up + cosine, dropout 0.4, `default` augmentation unless the
-row says `korean-resnet50`. Hardware: one NVIDIA H200 shared by 9 jobs (see the GPU run's README);
+row says `korean-resnet50` (so `fercnn_l 96 gray` had 8 epochs against the 48 px row's 12).
+**ms/face CPU**: ONNX Runtime, this machine's CPU (2 shared cores, noisy: orders of magnitude, not
+differences under ~1.5x), batch 1, one thread, median of 50 calls, the untrained network (weights
+do not change latency); see `RESULTS-architectures.md` for the method. Hardware: one NVIDIA H200 shared by 9 jobs (see the GPU run's README);
 resnet152 at 224 px was cut after 2 of its 6 epochs.
 
 **† = more compute would change this row.** Every ResNet-50/152 row is at or near chance: 6-8 epochs
@@ -471,7 +475,7 @@ def cmd_tables(args) -> None:
     chart([r for r in main_rows if r["accuracy"] is not None]
           + [dict(r, row="[CPU budget] " + r["row"]) for r in cpu_sorted],
           out / "RESULTS-architectures.png",
-          "FER2013 PublicTest: GPU grid (8 epochs, last epoch), classical SVMs, CPU factor rows (reduced budget)")
+          "FER2013 PublicTest: GPU grid (8 ep., last), SVMs, [CPU budget] rows")
     budget = cpu[0]["budget"] if cpu else {}
     text = FER_HEADER.format(
         commands=FER_COMMANDS, main=table(main_rows, ".md"),
@@ -480,6 +484,7 @@ def cmd_tables(args) -> None:
         budget_batch=budget.get("batch", "?"), budget_eval=budget.get("eval", "?"),
         budget_arch=budget.get("base_arch", "?"), budget_lr=budget.get("lr", "?"),
         cpu_hw=cpu[0].get("hardware", "CPU") if cpu else "CPU",
+        teachers=teacher_evidence(entries),
         cpu_wall=round(sum(e.get("wall_s", 0) for e in cpu) / 60, 1),
         lat_cpu=next(iter(lat.values()), {}).get("cpu", "?"),
         missing=", ".join(r for r in CPU_ROWS if r not in {e["spec"]["row"] for e in cpu}) or "none")
@@ -520,6 +525,21 @@ def cmd_tables(args) -> None:
         balance=table([{c: r[c] for c in bal_cols} for r in bal], ".md") if bal else "",
         korean6=korean6_text(k6, ko_names)))
     print(f"wrote {out / 'RESULTS-architectures.md'}, {out / 'RESULTS-korean.md'} (+ .csv, .png)")
+
+
+def teacher_evidence(entries: list[dict]) -> str:
+    """How the run's ResNet teachers (longer schedules) scored at epoch 8 and at their end."""
+    parts = []
+    for e in entries:
+        if e.get("job") == "teacher" and e["spec"]["arch"].startswith("resnet"):
+            h = {r["epoch"]: r["PublicTest"] for r in e["history"]}
+            if 8 in h:
+                parts.append(f"{e['name']} {h[8]:.2f} at epoch 8, {h[max(h)]:.2f} at epoch {max(h)}")
+    if not parts:
+        return ""
+    return ("its ResNet teachers (small-stem ResNet-18/34, a longer cosine schedule, FER2013 + Korean "
+            "+ posed training data, `robust` augmentation) scored on PublicTest " + "; ".join(parts)
+            + " — still climbing at epoch 8 and level with fercnn_l only after twice the epochs.")
 
 
 def korean6_text(e: dict | None, names: list[str]) -> str:
