@@ -506,10 +506,14 @@ def cmd_tables(args) -> None:
              "test macro-F1"]
     ko_rows = [{**{k: r[k] for k in order}, **{k: v for k, v in r.items() if k not in order}}
                for r in ko_rows]
-    ko_rows.sort(key=lambda r: -(r["test acc"] or 0))
-    for r in ko_rows:
+    for r, e in zip(ko_rows, ko):
+        n = e["spec"].get("per_class") or 0
+        if n and not r["more compute would change it"]:   # at most n per class: fewer steps too
+            steps = (6 * n // e["spec"].get("batch", 256)) * e["spec"]["epochs"]
+            r["more compute would change it"] = f"step-starved: ~{steps} optimiser steps in {e['spec']['epochs']} epochs"
         if r["test acc"] is not None and r["test acc"] < 0.35 and not r["more compute would change it"]:
             r["more compute would change it"] = "near chance (1/6): did not learn in this budget"
+    ko_rows.sort(key=lambda r: -(r["test acc"] or 0))
     mark(ko_rows)
     write_table(ko_rows, out / "RESULTS-korean.csv")
     chart([dict(r, accuracy=r["test acc"], **{"macro-F1": r["test macro-F1"]}) for r in ko_rows],
@@ -517,7 +521,7 @@ def cmd_tables(args) -> None:
     bal = sorted([r for r in ko_rows if r["network"] == "fercnn_l" and r["input"] == "1x40"],
                  key=lambda r: (r["train images/class"] == "all", r["train images/class"]
                                 if r["train images/class"] != "all" else 0))
-    bal_cols = ["row", "train images/class", "test acc", "test macro-F1"] + \
+    bal_cols = ["row", "train images/class", "test acc", "test macro-F1", "more compute would change it"] + \
         [c for c in bal[0] if c.startswith("recall ")] if bal else []
     k6 = next((e for e in entries if e.get("job") == "korean6"), None)
     (out / "RESULTS-korean.md").write_text(KOREAN_HEADER.format(
