@@ -16,7 +16,8 @@ _EXPORTS = {
     "Analyzer": "ferkit.analyzer", "AnalyzerOptions": "ferkit.analyzer", "ModelCard": "ferkit.card",
     "ImageError": "ferkit.imageio", "load_image": "ferkit.imageio",
     "LabelSet": "ferkit.labels", "get_label_set": "ferkit.labels", "FER7": "ferkit.labels",
-    "FERPLUS8": "ferkit.labels", "KOREAN5": "ferkit.labels", "KOREAN7": "ferkit.labels",
+    "FERPLUS8": "ferkit.labels", "KOREAN5": "ferkit.labels", "KOREAN6": "ferkit.labels",
+    "KOREAN7": "ferkit.labels",
     "Detection": "ferkit.results", "Face": "ferkit.results", "ImageResult": "ferkit.results",
     "to_dataframe": "ferkit.results",
     "analyze_video": "ferkit.video", "VideoOptions": "ferkit.video", "VideoResult": "ferkit.video",
@@ -42,7 +43,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see of the lazy names
         UsageError,
     )
     from ferkit.imageio import ImageError, load_image
-    from ferkit.labels import FER7, FERPLUS8, KOREAN5, KOREAN7, LabelSet, get_label_set
+    from ferkit.labels import FER7, FERPLUS8, KOREAN5, KOREAN6, KOREAN7, LabelSet, get_label_set
     from ferkit.results import Detection, Face, ImageResult, to_dataframe
     from ferkit.video import VideoOptions, VideoResult, analyze_video
 
@@ -88,7 +89,7 @@ def analyze(image, **options):
 
 
 __all__ = [
-    "FER7", "FERPLUS8", "KOREAN5", "KOREAN7", "Analyzer", "AnalyzerOptions", "ConfigError",
+    "FER7", "FERPLUS8", "KOREAN5", "KOREAN6", "KOREAN7", "Analyzer", "AnalyzerOptions", "ConfigError",
     "DatasetError", "Detection", "Face", "FerkitError", "ImageError", "ImageResult", "InputError",
     "LabelSet", "ModelCard", "ModelError", "OutputError", "UnknownNameError", "UsageError",
     "VideoOptions", "VideoResult", "__version__", "analyze", "analyze_video", "get_label_set",
