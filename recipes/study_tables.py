@@ -358,7 +358,9 @@ The GPU never reached these rows, so they ran here, one after another, with the 
 (`gpu_models.Run`, same model factory, augmentation, optimiser and evaluation), at a budget two shared
 CPU cores allow in ~40 minutes:
 
-- network: **{budget_arch}** for every row (fercnn_l costs ~50 ms per training image on one core here;
+- command: `.venv/bin/python recipes/study_tables.py cpu-rows --subset {budget_n} --val {budget_val}
+  --epochs {budget_epochs} --batch {budget_batch} --arch {budget_arch}` (rows already in the file are skipped);
+- network: **{budget_arch}** for every factor row (fercnn_l costs ~50 ms per training image on one core here;
   {budget_arch} ~2.5x less, and ranked right behind fercnn_l on the GPU grid) — only the factor
   differs from the CPU baseline row;
 - training: {budget_training}, {budget_epochs} epochs, batch {budget_batch}; {budget_lr};
@@ -371,9 +373,7 @@ with 1,500 test faces one accuracy has a standard error of about 1.2 points and 
 more, so differences under ~3 points are noise. Factors that help a converged model later (dropout,
 strong augmentation, class balancing) can look harmful in a few epochs, and the reverse for
 factors that speed up early learning (Adam / RMSprop).
-Not run here: inception_resnet_v2 at 96 px (~100 ms per training image on one core, 4-5x the whole
-budget of a 48 px row; `--rows "inception_resnet_v2 (timm, 96 px)"` runs it). Grid rows missing from
-the CPU file: {missing}.
+{inception}Grid rows missing from the CPU file: {missing}.
 
 {cpu}"""
 
@@ -482,11 +482,15 @@ def cmd_tables(args) -> None:
         cpu=table(cpu_sorted, ".md") if cpu_sorted else "(no CPU rows yet)\n",
         budget_training=budget.get("training", "?"), budget_epochs=budget.get("epochs", "?"),
         budget_batch=budget.get("batch", "?"), budget_eval=budget.get("eval", "?"),
-        budget_arch=budget.get("base_arch", "?"), budget_lr=budget.get("lr", "?"),
+        budget_arch=budget.get("base_arch", "?"),
+        budget_n=first_int(budget.get("training", "")), budget_val=first_int(budget.get("eval", "")), budget_lr=budget.get("lr", "?"),
         cpu_hw=cpu[0].get("hardware", "CPU") if cpu else "CPU",
         teachers=teacher_evidence(entries),
         cpu_wall=round(sum(e.get("wall_s", 0) for e in cpu) / 60, 1),
         lat_cpu=next(iter(lat.values()), {}).get("cpu", "?"),
+        inception="" if any(e["spec"]["arch"] == "inception_resnet_v2" for e in cpu) else
+        ("Not run here: inception_resnet_v2 at 96 px (~100 ms per training image on one core, 4-5x the "
+         "budget of a 48 px row; `cpu-rows --rows \"inception_resnet_v2 (timm, 96 px)\"` runs it). "),
         missing=", ".join(r for r in CPU_ROWS if r not in {e["spec"]["row"] for e in cpu}) or "none")
     (out / "RESULTS-architectures.md").write_text(text)
 
@@ -529,6 +533,13 @@ def cmd_tables(args) -> None:
         balance=table([{c: r[c] for c in bal_cols} for r in bal], ".md") if bal else "",
         korean6=korean6_text(k6, ko_names)))
     print(f"wrote {out / 'RESULTS-architectures.md'}, {out / 'RESULTS-korean.md'} (+ .csv, .png)")
+
+
+def first_int(text: str) -> str:
+    import re
+
+    m = re.search(r"\d+", text)
+    return m.group(0) if m else "?"
 
 
 def teacher_evidence(entries: list[dict]) -> str:
