@@ -94,9 +94,9 @@ def adopt_input(cfg, init: InitWeights) -> list[str]:
 
 def head_module(model: nn.Module) -> tuple[str, nn.Linear]:
     """The name and final linear layer of the classifier."""
-    from .models import _classifier
+    from .models import classifier_of
 
-    name, layer = _classifier(model)
+    name, layer = classifier_of(model)
     if isinstance(layer, nn.Sequential):
         idx = max(i for i, m in enumerate(layer) if isinstance(m, nn.Linear))
         return f"{name}.{idx}", layer[idx]

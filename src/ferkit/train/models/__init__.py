@@ -35,7 +35,7 @@ DENSE_HEAD_WIDTH = 512
 DENSE_HEAD_DROPOUT = 0.5
 
 __all__ = ["HEADS", "INITS", "TIMM_ALIASES", "check_model_name", "create_model", "list_models",
-           "model_from_config", "register_model"]
+           "classifier_of", "model_from_config", "register_model"]
 
 
 def list_models() -> list[str]:
@@ -92,7 +92,7 @@ def model_from_config(cfg, num_classes: int) -> nn.Module:
                         head=cfg.head)
 
 
-def _classifier(model: nn.Module) -> tuple[str, nn.Module | None]:
+def classifier_of(model: nn.Module) -> tuple[str, nn.Module | None]:
     """The dotted name and module of the final classifier: timm's ``get_classifier()``,
     or ``head`` for ferkit's own models."""
     layer = model.get_classifier() if hasattr(model, "get_classifier") else getattr(model, "head",
@@ -105,7 +105,7 @@ def _classifier(model: nn.Module) -> tuple[str, nn.Module | None]:
 
 def _dense_head(model: nn.Module, name: str) -> None:
     """Replace the final linear classifier with Dense-512 + ReLU + dropout + linear."""
-    where, old = _classifier(model)
+    where, old = classifier_of(model)
     if not isinstance(old, nn.Linear):
         raise ConfigError(f"head 'dense512' replaces a final linear classifier, which {name} "
                           f"does not end in (found {type(old).__name__})")
