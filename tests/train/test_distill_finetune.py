@@ -106,7 +106,14 @@ def test_distilled_student_learns_and_tracks_its_teacher(tiny_fer, tiny_checkpoi
 
 
 def test_distill_options_are_checked(tiny_fer, tmp_path, torch1):
+    from ferkit.errors import ModelError
     from ferkit.train import TrainConfig
+    from ferkit.train.trainer import plan_run
+
+    missing = TrainConfig(name="s", distill={"teachers": [str(tmp_path / "no-such-run")]})
+    with pytest.raises(ModelError, match="no checkpoint"):
+        plan_run(missing, tmp_path / "out", dataset=tiny_fer, progress=False)
+    assert not (tmp_path / "out").exists()
 
     for bad, match in (({"teachers": []}, "non-empty list"), ({"teachers": ["x"], "weight": 2}, "between"),
                        ({"teachers": ["x"], "temp": 1}, "unknown distill option")):

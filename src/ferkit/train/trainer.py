@@ -31,7 +31,7 @@ from ferkit.errors import ConfigError, DatasetError, OutputError, UsageError
 from ferkit.progress import progress_bar
 
 from .augment import augment_batch, get_augment, mix_batch
-from .checkpoint import read_checkpoint, save_checkpoint
+from .checkpoint import find_checkpoints, read_checkpoint, save_checkpoint
 from .compare import plot_curves, read_run
 from .config import TrainConfig, check_distill, member_dir, member_dirs
 from .datasets import FaceDataset, load_dataset
@@ -183,6 +183,8 @@ def plan_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     cfg.validate()
     check_model_name(cfg.model)
     get_augment(cfg.augment)
+    for teacher in check_distill(cfg.distill)["teachers"] if cfg.distill else []:
+        find_checkpoints(teacher)          # a missing teacher is refused before anything is written
     out = Path(out_dir)
     check_run_dir(cfg, out, resume)
     ds = dataset if dataset is not None else load_dataset(cfg.data, cfg.image_size, cfg.channels,
