@@ -23,6 +23,17 @@ import pytest
 CLI = [sys.executable, "-c", "from ferkit.cli import main; main()"]
 
 
+@pytest.fixture(autouse=True)
+def terminal_ctrl_c():
+    """Ctrl-C as a terminal delivers it: Python's own SIGINT handler in this process, which
+    children started here inherit as the default action. Something earlier in a full test
+    run leaves SIGINT ignored in the pytest process (an ignored signal stays ignored across
+    exec, and interrupt_main() then does nothing), which these tests must not depend on."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def start_cli(*args, env=None):
     return subprocess.Popen([*CLI, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)
