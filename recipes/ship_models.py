@@ -26,7 +26,7 @@ from ferkit.labels import FER7, FERPLUS8, get_label_set
 from ferkit.train.checkpoint import save_checkpoint
 from ferkit.train.config import DataConfig, TrainConfig
 from ferkit.train.datasets.base import FaceDataset
-from ferkit.train.datasets.fer2013 import load_fer2013, load_ferplus
+from ferkit.train.datasets.fer2013 import ferplus_majority_as_fer7, load_fer2013, load_ferplus
 from ferkit.train.datasets.filenames import KOREAN_AIHUB_PATTERN, korean_aihub_merge, load_filenames
 from ferkit.train.evaluate import evaluate_onnx
 from ferkit.train.export import export_onnx
@@ -180,11 +180,7 @@ def main() -> None:
         ck = write_checkpoint(state, meta, cfg, FER7.labels, "fer7", args.work / "fer7" / "best.ckpt")
         fer = load_fer2013(fer_csv)
         plus = load_ferplus(fer_csv, votes, "majority")
-        private_plus = plus.subset(np.flatnonzero((plus.split == "PrivateTest")
-                                                  & np.isin(plus.hard_targets, range(7))))
-        private_plus.targets = np.array([FER7.index(FERPLUS8.labels[t]) for t in private_plus.targets])
-        private_plus.label_set = FER7
-        extra = [(private_plus, "ferplus-majority-fer7", "FER+ majority label on PrivateTest images "
+        extra = [(ferplus_majority_as_fer7(plus, "PrivateTest"), "ferplus-majority-fer7", "FER+ majority label on PrivateTest images "
                   "whose majority is one of the 7 FER2013 classes"),
                  (korean_fer7_test(args.data), "korean_aihub-test-people",
                   "기쁨/분노/슬픔 of held-out people as happy/angry/sad, argmax over all 7 classes")]

@@ -175,3 +175,15 @@ def load_ferplus(fer2013_path: str | os.PathLike, votes_path: str | os.PathLike,
     ds.label_set = FERPLUS8
     ds.info.update(votes_path=str(votes_path), mode=mode, dropped=int((~keep).sum()))
     return ds
+
+
+def ferplus_majority_as_fer7(plus: FaceDataset, split: str) -> FaceDataset:
+    """The rows of a FER+ majority dataset (:func:`load_ferplus`) in ``split`` whose majority
+    is one of FER-7's classes, relabelled over FER-7 (contempt's rows left out)."""
+    names = FERPLUS8.labels
+    keep = np.flatnonzero((plus.split == split)
+                          & np.isin([names[t] for t in plus.hard_targets], FER7.labels))
+    out = plus.subset(keep, name=f"{plus.name}-fer7")
+    out.targets = np.array([FER7.index(names[t]) for t in out.hard_targets], dtype=np.int64)
+    out.label_set = FER7
+    return out
