@@ -33,3 +33,18 @@ def test_garbage_card_is_a_clear_error(tmp_path):
     path.write_text("{not json")
     with pytest.raises(ValueError, match="not a valid ferkit model card"):
         ModelCard.load(path)
+
+
+def test_a_card_with_a_prior_correction_round_trips_as_format_3(tmp_path):
+    from ferkit.card import PriorCorrection
+
+    card = ModelCard(name="m", labels=list(FER7.labels), label_set="fer7",
+                     prior_correction=PriorCorrection([2, 1, 2, 4, 3, 2, 4], tau=0.5, source="counts"))
+    path = tmp_path / "m.json"
+    card.save(path)
+    saved = json.loads(path.read_text())
+    assert saved["format"] == 3 and saved["prior_correction"]["tau"] == 0.5
+    assert ModelCard.load(path) == card
+    plain = ModelCard(name="m", labels=list(FER7.labels))
+    plain.save(path)                                  # without it, older ferkit still reads the card
+    assert json.loads(path.read_text())["format"] == 1 and "prior_correction" not in path.read_text()

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from ferkit.classify import ExpressionClassifier
 from ferkit.cli import app
-from ferkit.errors import ModelError, UnknownNameError
+from ferkit.errors import ModelError, UnknownNameError, UsageError
 from ferkit.models import resolve_model
 from ferkit.runtime import softmax
 from imagefiles import astronaut
@@ -92,3 +92,92 @@ def test_softmax_refuses_non_finite_logits_and_bad_temperatures():
         softmax(np.array([[np.nan, 1.0]]))
     with pytest.raises(ModelError, match="temperature"):
         softmax(np.array([[1.0, 2.0]]), temperature=0)
+
+
+# Class-prior correction (logit adjustment): probabilities divided by prior ** tau.
+
+
+def _faces():
+    """Three real crops: the astronaut's face, a dark and a bright one."""
+    face = astronaut()[100:148, 200:248]
+    return np.stack([face, (face * 0.4).astype(np.uint8), np.clip(face * 1.6, 0, 255).astype(np.uint8)])
+
+
+def _with_prior(onnx, card, tau, prior=(0.14, 0.015, 0.14, 0.25, 0.17, 0.11, 0.175)):
+    card["prior_correction"] = {"prior": list(prior), "tau": tau, "source": "test"}
+    _write_card(onnx, card)
+    return np.array(prior) / np.sum(prior)
+
+
+@pytest.mark.parametrize("tau", [0.5, 1.0])
+def test_prior_correction_divides_the_calibrated_probabilities_by_the_prior(model_copy, tau):
+    onnx, card = model_copy
+    _write_card(onnx, card)
+    plain = ExpressionClassifier(onnx).predict(_faces())
+    prior = _with_prior(onnx, card, tau)
+    corrected = ExpressionClassifier(onnx).predict(_faces())
+    expected = plain / prior ** tau
+    np.testing.assert_allclose(corrected, expected / expected.sum(1, keepdims=True), rtol=1e-9)
+    # the rarest class (disgust, prior 1.5 %) gains the most
+    gain = corrected / plain
+    assert (gain.argmax(1) == card["labels"].index("disgust")).all()
+
+
+def test_prior_correction_argument_overrides_the_card(model_copy):
+    onnx, card = model_copy
+    _write_card(onnx, card)
+    plain = ExpressionClassifier(onnx).predict(_faces())
+    _with_prior(onnx, card, 1.0)
+    off = ExpressionClassifier(onnx, prior_correction=0)
+    assert off.prior_tau == 0.0
+    np.testing.assert_array_equal(off.predict(_faces()), plain)
+    half = ExpressionClassifier(onnx, prior_correction=0.5)
+    assert half.prior_tau == 0.5
+    assert not np.allclose(half.predict(_faces()), plain)
+
+
+def test_prior_correction_needs_a_recorded_prior_and_a_sane_strength(model_copy):
+    onnx, card = model_copy
+    card.pop("prior_correction", None)
+    _write_card(onnx, card)
+    with pytest.raises(UsageError, match="records no class prior"):
+        ExpressionClassifier(onnx, prior_correction=0.5)
+    assert ExpressionClassifier(onnx, prior_correction=0).prior_tau == 0.0
+    _with_prior(onnx, card, 0.0)
+    for bad in (-0.1, 2.5, float("nan"), True):
+        with pytest.raises(UsageError, match="prior_correction"):
+            ExpressionClassifier(onnx, prior_correction=bad)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c["prior_correction"].update(prior=[0.5, 0.5]), "2 classes but the card names 7"),
+    (lambda c: c["prior_correction"].update(prior=[0.2, 0.0, 0.2, 0.2, 0.2, 0.1, 0.1]), "positive"),
+    (lambda c: c["prior_correction"].update(tau=-1), "tau"),
+    (lambda c: c["prior_correction"].update(tau="on"), "tau"),
+])
+def test_a_card_with_a_broken_prior_is_refused(model_copy, change, message):
+    onnx, card = model_copy
+    _with_prior(onnx, card, 1.0)
+    change(card)
+    _write_card(onnx, card)
+    with pytest.raises(ModelError, match=message):
+        ExpressionClassifier(onnx)
+
+
+def test_cli_prior_correction_changes_the_answers_and_refuses_bad_values(model_copy, tmp_path):
+    import cv2
+
+    onnx, card = model_copy
+    _with_prior(onnx, card, 0.0)
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR))
+    runs = {}
+    for tau in ("0", "1"):
+        result = CliRunner().invoke(app, ["analyze", str(photo), "--model", str(onnx), "-q",
+                                          "--prior-correction", tau])
+        assert result.exit_code == 0, result.output
+        runs[tau] = json.loads(result.output)["faces"][0]["probabilities"]
+    assert runs["0"]["disgust"] < runs["1"]["disgust"]
+    assert runs["0"]["happy"] > runs["1"]["happy"]
+    result = CliRunner().invoke(app, ["analyze", str(photo), "--model", str(onnx), "--prior-correction", "3"])
+    assert result.exit_code == 2 and "--prior-correction" in result.output

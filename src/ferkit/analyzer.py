@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ferkit.align import align_face
+from ferkit.card import MAX_PRIOR_TAU
 from ferkit.classify import ExpressionClassifier
 from ferkit.detect import DEFAULT_DETECTOR, Detector, create_detector
 from ferkit.errors import InputError, UsageError, check_int, check_number
@@ -39,6 +40,9 @@ class AnalyzerOptions:
     single full-size detection pass and one stage at a time, as ferkit did
     before (kept to measure the two side by side; ``FERKIT_FAST=0`` in the
     environment makes it the default, for the command line).
+
+    ``prior_correction`` sets the strength of the model's class-prior correction
+    (see :class:`~ferkit.card.PriorCorrection`; ``None`` keeps the card's, 0 turns it off).
     """
 
     detector: str | Detector = DEFAULT_DETECTOR
@@ -49,6 +53,7 @@ class AnalyzerOptions:
     detect_size: int | None = None
     threads: int = 0
     fast: bool = field(default_factory=lambda: os.environ.get(FAST_ENV, "1") != "0")
+    prior_correction: float | None = None
 
     def __post_init__(self) -> None:
         check_number("margin", self.margin, low=0.0, high=MAX_MARGIN, optional=True)
@@ -56,6 +61,8 @@ class AnalyzerOptions:
         check_number("score_threshold", self.score_threshold, low=0.0, high=1.0, optional=True)
         check_int("detect_size", self.detect_size, low=32, optional=True)
         check_int("threads", self.threads, low=0)
+        check_number("prior_correction", self.prior_correction, low=0.0, high=MAX_PRIOR_TAU,
+                     optional=True)
         if not isinstance(self.fast, bool):
             raise UsageError(f"fast must be True or False, got {self.fast!r}")
         if isinstance(self.detector, Detector) and self.detector_options(include_threads=False):
@@ -96,11 +103,14 @@ class Analyzer:
                  model: str | os.PathLike = DEFAULT_MODEL, *, margin: float | None = None,
                  min_face_size: int | None = None, score_threshold: float | None = None,
                  detect_size: int | None = None, threads: int = 0,
-                 keep_crops: bool = False, fast: bool | None = None) -> None:
+                 keep_crops: bool = False, fast: bool | None = None,
+                 prior_correction: float | None = None) -> None:
         options = AnalyzerOptions(detector, model, margin, min_face_size, score_threshold,
-                                  detect_size, threads, *(() if fast is None else (fast,)))
+                                  detect_size, threads, *(() if fast is None else (fast,)),
+                                  prior_correction=prior_correction)
         self.options = options
-        self.classifier = ExpressionClassifier(options.model, threads=options.threads)
+        self.classifier = ExpressionClassifier(options.model, threads=options.threads,
+                                               prior_correction=options.prior_correction)
         self.detector = create_detector(options.detector, **options.detector_options())
         self.margin = self.card.align.margin if options.margin is None else options.margin
         self.keep_crops = keep_crops

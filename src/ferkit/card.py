@@ -8,6 +8,7 @@ label set, input geometry, normalisation, alignment and temperature.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,14 +16,16 @@ from pathlib import Path
 from ferkit.errors import ModelError
 from ferkit.labels import LabelSet, get_label_set
 
-CARD_FORMAT = 2                  # the newest card format this ferkit reads
-# Format 2 adds the input modes format-1 readers cannot apply (histeq, lbp, hog); a card without
-# them is still written as format 1, so older ferkit versions keep reading it.
+CARD_FORMAT = 3                  # the newest card format this ferkit reads
+# Format 2 adds the input modes format-1 readers cannot apply (histeq, lbp, hog); format 3 the
+# class-prior correction. A card without them is still written in the older format, so older
+# ferkit versions keep reading it.
 # The input transforms a model may be trained on (applied by ferkit.preprocess.preprocess_pixels);
 # all work on grayscale, these also on RGB (CLAHE on the L of Lab).
 PREPROCESS_MODES = ("none", "histeq", "clahe", "lbp", "hog")
 COLOUR_MODES = ("none", "clahe")
 FORMAT1_MODES = ("none", "clahe")
+MAX_PRIOR_TAU = 2.0              # beyond tau = 1 the correction favours rare classes outright
 
 
 def check_preprocess(mode: str, channels: int) -> None:
@@ -109,6 +112,33 @@ class Metric:
 
 
 @dataclass
+class PriorCorrection:
+    """Class-prior correction at inference (logit adjustment): the calibrated
+    probabilities are divided by ``prior ** tau`` and renormalised.
+
+    ``tau = 1`` answers as if every class were equally common; ``tau = 0``
+    (off) leaves the probabilities as they are. ``prior`` is the class
+    distribution the model learned, in label order (its scale does not matter); ``source`` says how it was
+    estimated and ``selection`` how ``tau`` was chosen, with what it measured.
+    """
+
+    prior: list[float]
+    tau: float = 0.0
+    source: str = ""
+    selection: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.prior or not all(isinstance(p, (int, float)) and not isinstance(p, bool)
+                                     and math.isfinite(p) and p > 0 for p in self.prior):
+            raise ModelError(f"prior_correction.prior must be positive numbers, got {self.prior!r}")
+        if isinstance(self.tau, bool) or not isinstance(self.tau, (int, float)) \
+                or not math.isfinite(self.tau) or not 0 <= self.tau <= MAX_PRIOR_TAU:
+            raise ModelError(f"prior_correction.tau must be a number from 0 to {MAX_PRIOR_TAU:g}, "
+                             f"got {self.tau!r}")
+        self.tau = float(self.tau)
+
+
+@dataclass
 class ModelCard:
     name: str
     labels: list[str]
@@ -122,10 +152,19 @@ class ModelCard:
     training: dict = field(default_factory=dict)   # data, splits, command, config, wall time, hardware
     ferkit_version: str = ""
     description: str = ""
+    prior_correction: PriorCorrection | None = None
     format: int = 1              # the oldest card format that can read this card
 
     def __post_init__(self) -> None:
-        self.format = max(self.format, self.input.card_format)
+        self.format = max(self.format, self.oldest_format)
+        if self.prior_correction is not None and len(self.prior_correction.prior) != len(self.labels):
+            raise ModelError(f"prior_correction.prior has {len(self.prior_correction.prior)} "
+                             f"classes but the card names {len(self.labels)} labels")
+
+    @property
+    def oldest_format(self) -> int:
+        """The oldest card format that can describe what this card holds."""
+        return 3 if self.prior_correction is not None else self.input.card_format
 
     @property
     def label_set_obj(self) -> LabelSet:
@@ -142,7 +181,9 @@ class ModelCard:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["input"] = self.input.to_dict()
-        d["format"] = max(self.format, self.input.card_format)
+        if self.prior_correction is None:
+            del d["prior_correction"]
+        d["format"] = max(self.format, self.oldest_format)
         return d
 
     @classmethod
@@ -154,6 +195,8 @@ class ModelCard:
         d["input"] = InputSpec.from_dict(d.get("input", {}))
         d["align"] = AlignSpec(**d.get("align", {}))
         d["metrics"] = [Metric(**m) for m in d.get("metrics", [])]
+        if d.get("prior_correction") is not None:
+            d["prior_correction"] = PriorCorrection(**d["prior_correction"])
         return cls(**d)
 
     @classmethod

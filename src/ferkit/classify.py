@@ -7,7 +7,8 @@ import os
 
 import numpy as np
 
-from ferkit.errors import ModelError
+from ferkit.card import MAX_PRIOR_TAU
+from ferkit.errors import ModelError, UsageError, check_number
 from ferkit.models import resolve_model
 from ferkit.preprocess import model_pixels, normalize
 from ferkit.runtime import create_session, softmax
@@ -20,14 +21,34 @@ class ExpressionClassifier:
     temperature that calibrates the softmax. A card that disagrees with its
     ONNX graph (input shape, number of classes) or a temperature that is not
     a positive number is refused at load with :class:`~ferkit.errors.ModelError`.
+
+    ``prior_correction`` is the strength ``tau`` of the class-prior correction
+    (see :class:`~ferkit.card.PriorCorrection`): ``None`` keeps the card's
+    setting, ``0`` turns it off; any other value needs a card that records the
+    model's class prior.
     """
 
-    def __init__(self, model: str | os.PathLike | None = "default", threads: int = 0) -> None:
+    def __init__(self, model: str | os.PathLike | None = "default", threads: int = 0,
+                 prior_correction: float | None = None) -> None:
         self.model_path, self.card = resolve_model(model)
         self.session = create_session(self.model_path, threads)
         self.input_name = self.session.get_inputs()[0].name
         self.labels: list[str] = list(self.card.labels)
         self._check_card()
+        self.prior_tau = self._prior_tau(prior_correction)
+        self._shift = (self.prior_tau * np.log(self.card.prior_correction.prior)
+                       if self.prior_tau else None)
+
+    def _prior_tau(self, tau: float | None) -> float:
+        correction = self.card.prior_correction
+        if tau is None:
+            return correction.tau if correction is not None else 0.0
+        check_number("prior_correction", tau, low=0.0, high=MAX_PRIOR_TAU)
+        if tau and correction is None:
+            raise UsageError(f"{self.card.name}: its card records no class prior, so prior "
+                             "correction cannot be applied (export the model with this ferkit "
+                             "to record it)")
+        return float(tau)
 
     def _check_card(self) -> None:
         name, card = self.model_path.name, self.card
@@ -67,6 +88,6 @@ class ExpressionClassifier:
         return self.session.run(None, {self.input_name: self.prepare(crops)})[0]
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities ``(N, classes)`` for uint8 RGB crops ``(N, S, S, 3)``:
-        finite, each row summing to 1."""
-        return softmax(self.logits(crops), self.card.temperature)
+        """Calibrated probabilities ``(N, classes)`` for uint8 RGB crops ``(N, S, S, 3)``
+        (class-prior corrected when :attr:`prior_tau` is not 0): finite, each row summing to 1."""
+        return softmax(self.logits(crops), self.card.temperature, self._shift)

@@ -48,11 +48,14 @@ def create_session(model: str | os.PathLike | bytes, threads: int = 0,
         raise ModelError(f"{name}: not a loadable ONNX model ({first})") from None
 
 
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Row-wise softmax of ``logits / temperature`` in float64; rows sum to 1.
+def softmax(logits: np.ndarray, temperature: float = 1.0,
+            shift: np.ndarray | None = None) -> np.ndarray:
+    """Row-wise softmax of ``logits / temperature - shift`` in float64; rows sum to 1.
 
-    Non-finite logits (a broken model) raise :class:`~ferkit.errors.ModelError`
-    rather than turning into NaN probabilities.
+    ``shift`` (one value per class) is the class-prior correction
+    ``tau * log(prior)`` (see :class:`~ferkit.card.PriorCorrection`). Non-finite
+    logits (a broken model) raise :class:`~ferkit.errors.ModelError` rather than
+    turning into NaN probabilities.
     """
     from ferkit.errors import ModelError
 
@@ -61,6 +64,8 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     z = np.asarray(logits, dtype=np.float64) / temperature
     if not np.isfinite(z).all():
         raise ModelError("the model produced non-finite outputs (NaN or infinity)")
+    if shift is not None:
+        z = z - np.asarray(shift, dtype=np.float64)
     z = z - z.max(axis=-1, keepdims=True)
     p = np.exp(z)
     return p / p.sum(axis=-1, keepdims=True)

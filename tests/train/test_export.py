@@ -73,6 +73,15 @@ def test_export_card_calibration_and_int8(tiny_checkpoint, tiny_fer, tmp_path, t
     assert card.temperature == pytest.approx(cal["temperature"]) and cal["samples"] == 200
     assert cal["nll_after"] <= cal["nll_before"]
 
+    # The class prior the model learned is recorded (its mean calibrated prediction on
+    # PublicTest), with the correction off, so --prior-correction works on this file.
+    pc = card.prior_correction
+    assert pc.tau == 0.0 and "200 samples" in pc.source and card.format == 3
+    val_probs = ExpressionClassifier(out).predict(np.repeat(tiny_fer.select_split("PublicTest").images[..., None], 3, -1))
+    np.testing.assert_allclose(pc.prior, val_probs.mean(0), atol=1e-5)
+    corrected = ExpressionClassifier(out, prior_correction=1.0)
+    assert corrected.prior_tau == 1.0
+
     # Card metrics are what the exported file measures through the inference classifier.
     acc = card.metric("accuracy", "PrivateTest")
     assert acc.dataset == "fer2013" and acc.samples == 200

@@ -130,6 +130,7 @@ MODEL = typer.Option(None, "--model", help="Packaged model name (default: the de
 MARGIN = typer.Option(None, "--margin", min=0.0, max=2.0, help="Extra context around the aligned face (fraction of the crop; default: the model card's).")
 MIN_FACE_SIZE = typer.Option(None, "--min-face-size", min=1, help="Ignore faces smaller than this (pixels; default 16).")
 DETECT_SIZE = typer.Option(None, "--detect-size", min=32, help="Detect on images scaled to this longer side (pixels); smaller is faster, 320 still finds faces from ~30 px. Default: the detector's own.")
+PRIOR_CORRECTION = typer.Option(None, "--prior-correction", min=0.0, max=2.0, help="Class-prior correction strength: 0 = off, 1 = answer as if every expression were equally common (default: the model card's; `ferkit models` shows it).")
 THREADS = typer.Option(0, "--threads", min=0, help="CPU threads for inference (0 = automatic).")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar or summary.")
 
@@ -144,12 +145,13 @@ class LabelNames(str, Enum):
 LABEL_NAMES = typer.Option(LabelNames.en, "--label-names", help="Write class names in English (en) or Korean (ko, e.g. 기쁨 for happy) in the JSON/CSV results; annotated images keep the English names (OpenCV's fonts have no Hangul).")
 
 
-def analyzer_options(detector: str, model: str, margin, min_face_size, detect_size, threads: int):
+def analyzer_options(detector: str, model: str, margin, min_face_size, detect_size, threads: int,
+                     prior_correction: float | None = None):
     """The :class:`~ferkit.analyzer.AnalyzerOptions` the shared options describe."""
     from ferkit.analyzer import AnalyzerOptions
 
     given = {"detector": detector, "model": model, "margin": margin, "min_face_size": min_face_size,
-             "detect_size": detect_size, "threads": threads}
+             "detect_size": detect_size, "threads": threads, "prior_correction": prior_correction}
     return AnalyzerOptions(**{k: v for k, v in given.items() if v is not None})
 
 

@@ -21,6 +21,7 @@ from ._common import (
     MARGIN,
     MIN_FACE_SIZE,
     MODEL,
+    PRIOR_CORRECTION,
     QUIET,
     THREADS,
     LabelNames,
@@ -66,7 +67,7 @@ def analyze(
     margin: Optional[float] = MARGIN, detect_size: Optional[int] = DETECT_SIZE,
     crops: bool = typer.Option(False, "--crops", help="Each image is one already-cropped face: no detection, the whole image is classified."),
     label_names: LabelNames = LABEL_NAMES,
-    threads: int = THREADS, quiet: bool = QUIET,
+    prior_correction: Optional[float] = PRIOR_CORRECTION, threads: int = THREADS, quiet: bool = QUIET,
 ) -> None:
     """Find every face in images and say its expression."""
     check_names(detector, model)
@@ -77,7 +78,8 @@ def analyze(
     from ferkit.writers import ResultWriter, prepare_folder
 
     err = err_console()
-    options = analyzer_options(detector, model, margin, min_face_size, detect_size, threads)
+    options = analyzer_options(detector, model, margin, min_face_size, detect_size, threads,
+                                           prior_correction)
     analyzer = Analyzer.from_options(options, keep_crops=save_crops is not None)
     from ferkit.labels import display_names
 
@@ -144,7 +146,8 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print the model c
     from ferkit.models import MODELS_DIR
 
     table = Table(title="ferkit models")
-    for col in ("name", "label set", "input", "architecture", "size", "ms/face", "accuracy", "--init"):
+    for col in ("name", "label set", "input", "architecture", "size", "ms/face", "accuracy", "prior corr.",
+                "--init"):
         table.add_column(col)
     for name, c in cards.items():
         accuracy = "\n".join(f"{m.value:.4f} {m.dataset} {m.split}" for m in c.metrics
@@ -156,7 +159,15 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print the model c
                       f"{c.label_set} ({len(c.labels)})", f"{c.input.channels}x{c.input.size}x{c.input.size}",
                       f"{c.architecture} ({c.parameters / 1e6:.1f}M)", f"{size:.1f} MB",
                       f"{speed:.1f}" if isinstance(speed, (int, float)) else "-", accuracy,
-                      "yes" if (MODELS_DIR / f"{name}.weights.npz").is_file() else "no")
+                      _prior_correction(c), "yes" if (MODELS_DIR / f"{name}.weights.npz").is_file() else "no")
     Console().print(table)
     Console().print("ms/face: batch 1, one thread, with the mirrored view, as measured at export; "
-                    "--init: ships float weights for `ferkit train --init NAME`; full cards: --json")
+                    "prior corr.: the class-prior correction applied by default (tau; "
+                    "--prior-correction sets it); --init: ships float weights for "
+                    "`ferkit train --init NAME`; full cards: --json")
+
+
+def _prior_correction(card) -> str:
+    """``tau`` of the card's class-prior correction, ``off``, or ``-`` when it records no prior."""
+    pc = card.prior_correction
+    return "-" if pc is None else ("off" if pc.tau == 0 else f"tau {pc.tau:g}")

@@ -18,6 +18,7 @@ from ._common import (
     MARGIN,
     MIN_FACE_SIZE,
     MODEL,
+    PRIOR_CORRECTION,
     QUIET,
     THREADS,
     analyzer_options,
@@ -72,7 +73,7 @@ def batch(
     smoothing: str = SMOOTHING, min_track_frames: int = MIN_TRACK_FRAMES, max_gap: int = MAX_GAP,
     cut_threshold: float = CUT_THRESHOLD,
     detector: Optional[str] = DETECTOR, model: Optional[str] = MODEL, min_face_size: Optional[int] = MIN_FACE_SIZE,
-    margin: Optional[float] = MARGIN, detect_size: Optional[int] = DETECT_SIZE, threads: int = THREADS,
+    margin: Optional[float] = MARGIN, detect_size: Optional[int] = DETECT_SIZE, prior_correction: Optional[float] = PRIOR_CORRECTION, threads: int = THREADS,
     quiet: bool = QUIET,
 ) -> None:
     """Analyse many images or videos, in this process or on a Ray cluster, resumably."""
@@ -98,7 +99,7 @@ def batch(
     err = err_console()
     report = run_batch(names, out, kind="videos" if video else "images", engine=engine.value,
                        fmt=fmt.value, options=analyzer_options(detector, model, margin, min_face_size,
-                                                               detect_size, threads),
+                                                               detect_size, threads, prior_correction),
                        crop=crops, video=video_options, address=address, workers=workers,
                        cpus_per_worker=cpus_per_worker, batch_size=batch_size, part_size=part_size,
                        overwrite=overwrite, progress=not quiet, on_error=print_error,

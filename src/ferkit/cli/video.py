@@ -26,6 +26,7 @@ from ._common import (
     MARGIN,
     MIN_FACE_SIZE,
     MODEL,
+    PRIOR_CORRECTION,
     QUIET,
     THREADS,
     analyzer_options,
@@ -61,7 +62,7 @@ def video(
     min_track_frames: int = MIN_TRACK_FRAMES, max_gap: int = MAX_GAP,
     cut_threshold: float = CUT_THRESHOLD, detector: Optional[str] = DETECTOR, model: Optional[str] = MODEL,
     margin: Optional[float] = MARGIN, min_face_size: Optional[int] = MIN_FACE_SIZE,
-    detect_size: Optional[int] = DETECT_SIZE, threads: int = THREADS,
+    detect_size: Optional[int] = DETECT_SIZE, prior_correction: Optional[float] = PRIOR_CORRECTION, threads: int = THREADS,
     no_annotate: bool = typer.Option(False, "--no-annotate", help="Do not write annotated.mp4."),
     no_plots: bool = typer.Option(False, "--no-plots", help="Do not draw the timeline and overview charts."),
     no_audio: bool = typer.Option(False, "--no-audio", help="Leave the input's audio out of annotated.mp4."),
@@ -74,7 +75,8 @@ def video(
                              audio=not no_audio)
     check_names(detector, model)
     run = _start(source, out, options,
-                 lambda: analyzer_options(detector, model, margin, min_face_size, detect_size, threads))
+                 lambda: analyzer_options(detector, model, margin, min_face_size, detect_size, threads,
+                                           prior_correction))
     _finish_run(run, _drive, charts=not no_plots, quiet=quiet, started=started)
 
 
@@ -86,7 +88,7 @@ def live(
     smoothing: str = SMOOTHING, min_track_frames: int = MIN_TRACK_FRAMES, max_gap: int = MAX_GAP,
     cut_threshold: float = CUT_THRESHOLD, detector: Optional[str] = DETECTOR, model: Optional[str] = MODEL,
     margin: Optional[float] = MARGIN, min_face_size: Optional[int] = MIN_FACE_SIZE,
-    detect_size: Optional[int] = DETECT_SIZE, threads: int = THREADS,
+    detect_size: Optional[int] = DETECT_SIZE, prior_correction: Optional[float] = PRIOR_CORRECTION, threads: int = THREADS,
     no_audio: bool = typer.Option(False, "--no-audio", help="Leave the stream's audio out of annotated.mp4."),
     quiet: bool = QUIET,
 ) -> None:
@@ -105,7 +107,8 @@ def live(
     if not window and out is None:
         out = Path(f"ferkit-live-{time.strftime('%Y%m%d-%H%M%S')}")
     run = _start(source, out, options,
-                 lambda: analyzer_options(detector, model, margin, min_face_size, detect_size, threads))
+                 lambda: analyzer_options(detector, model, margin, min_face_size, detect_size, threads,
+                                           prior_correction))
     if no_gui:
         print_warning(f"OpenCV here has no window support, so the stream goes to {out / 'annotated.mp4'}; "
                       f"{OPENCV_WINDOW_HINT}")

@@ -63,3 +63,13 @@ def fit_temperature(logits, targets) -> CalibrationResult:
                              negative_log_likelihood(after, t),
                              expected_calibration_error(before, t),
                              expected_calibration_error(after, t), len(t))
+
+
+def estimate_prior(logits, temperature: float) -> list[float]:
+    """The class distribution a model learned, as its mean calibrated prediction over a
+    sample from the training distribution (the validation split): the prior of
+    :class:`~ferkit.card.PriorCorrection`."""
+    z = np.asarray(logits, dtype=np.float64)
+    if len(z) == 0:
+        raise UsageError("estimating the class prior needs at least one sample")
+    return [float(p) for p in softmax(z, temperature).mean(0)]

@@ -28,12 +28,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ferkit.card import AlignSpec, InputSpec, ModelCard, card_path_for
+from ferkit.card import AlignSpec, InputSpec, ModelCard, PriorCorrection, card_path_for
 from ferkit.errors import ConfigError, ModelError, OutputError, UsageError
 from ferkit.preprocess import normalize as normalize_pixels
 from ferkit.runtime import create_session
 
-from .calibrate import fit_temperature
+from .calibrate import estimate_prior, fit_temperature
 from .checkpoint import LoadedCheckpoint, load_checkpoint
 from .config import TrainConfig
 from .datasets import load_dataset
@@ -335,10 +335,14 @@ class _RememberedLogits:
 
 def calibrate_card(card: ModelCard, out_path: Path, val, progress: bool, classifier=None):
     """Fit the temperature on the validation samples through the exported file
-    (``classifier``: the file's, if one is at hand)."""
+    (``classifier``: the file's, if one is at hand), and record the class prior the
+    model learned there, so that ``--prior-correction`` can be turned on (it stays off)."""
     logits = onnx_outputs(classifier or load_onnx_model(out_path), val.images, "logits", progress=progress)
     calibration = fit_temperature(logits, val.hard_targets)
     card.temperature = calibration.temperature
+    card.prior_correction = PriorCorrection(
+        estimate_prior(logits, card.temperature), tau=0.0,
+        source=f"mean calibrated prediction on the validation split ({len(val)} samples)")
     card.save(card_path_for(out_path))
     return calibration
 
