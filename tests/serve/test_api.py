@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import GROUP, SINGLE, assert_json_error, state_of
+from conftest import GROUP, SINGLE, assert_json_error, serving, state_of
 from ferkit.results import ImageResult
+from ferkit.serve import ServeSettings
 from ferkit.writers import ResultWriter
 from imagefiles import astronaut, jpeg_bytes, write_bad_files
 
@@ -91,6 +92,27 @@ def test_margin_changes_the_crop_and_is_checked(client, photos_dir):
     assert plain != wide
     assert_json_error(client.post("/v1/analyze?margin=5", content=data), 400, "bad_request")
     assert_json_error(client.post("/v1/analyze?margin=nan", content=data), 400, "bad_request")
+
+
+def test_the_operator_sets_the_prior_correction(client, photos_dir, tmp_path):
+    import shutil
+
+    from ferkit.errors import UsageError
+    from ferkit.models import resolve_model
+
+    onnx, _ = resolve_model("default")
+    model = tmp_path / "with-prior.onnx"
+    shutil.copy(onnx, model)
+    card = json.loads(onnx.with_suffix(".json").read_text())
+    card["prior_correction"] = {"prior": [0.14, 0.015, 0.14, 0.25, 0.17, 0.11, 0.175], "tau": 0.0}
+    model.with_suffix(".json").write_text(json.dumps(card))
+    data = (photos_dir / SINGLE).read_bytes()
+    plain = client.post("/v1/analyze", content=data).json()["results"][0]["faces"][0]["probabilities"]
+    with serving(tmp_path, model=str(model), prior_correction=1.0) as c:
+        corrected = c.post("/v1/analyze", content=data).json()["results"][0]["faces"][0]["probabilities"]
+    assert corrected["disgust"] > plain["disgust"] and corrected["happy"] < plain["happy"]
+    with pytest.raises(UsageError, match="prior_correction"):
+        ServeSettings(prior_correction=3.0)
 
 
 @pytest.mark.parametrize("params,code", [

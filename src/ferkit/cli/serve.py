@@ -11,7 +11,16 @@ from typing import Optional
 import typer
 
 from . import app
-from ._common import DETECT_SIZE, DETECTOR, MODEL, THREADS, check_names, err_console, print_warning
+from ._common import (
+    DETECT_SIZE,
+    DETECTOR,
+    MODEL,
+    PRIOR_CORRECTION,
+    THREADS,
+    check_names,
+    err_console,
+    print_warning,
+)
 
 
 @app.command()
@@ -33,7 +42,7 @@ def serve(
     cors_origin: Optional[list[str]] = typer.Option(None, "--cors-origin", help="An origin (https://host[:port]) whose pages may call the API; repeat for several. Default: none."),
     survey: Optional[Path] = typer.Option(None, "--survey", help="Also serve the survey in this folder at /survey."),
     detector: Optional[str] = DETECTOR, model: Optional[str] = MODEL, detect_size: Optional[int] = DETECT_SIZE,
-    threads: int = THREADS,
+    prior_correction: Optional[float] = PRIOR_CORRECTION, threads: int = THREADS,
     log_level: str = typer.Option("info", "--log-level", help="Uvicorn's log level: critical, error, warning, info, debug."),
 ) -> None:
     """Serve the REST API and the web page (photos, videos, webcam)."""
@@ -46,7 +55,8 @@ def serve(
         host=host, port=port, token=token, max_upload_mb=max_upload_mb, max_video_mb=max_video_mb,
         max_video_seconds=max_video_seconds, max_pixels=max_pixels, request_timeout=request_timeout,
         video_workers=video_workers, max_jobs=max_jobs, job_ttl=job_ttl, quota_mb=quota_mb,
-        cors_origins=tuple(cors_origin or ()), survey=survey, detect_size=detect_size, threads=threads,
+        cors_origins=tuple(cors_origin or ()), survey=survey, detect_size=detect_size,
+        prior_correction=prior_correction, threads=threads,
         **{k: v for k, v in given.items() if v is not None})
     check_names(detector, model)
     if survey is not None and not survey.is_dir():

@@ -51,7 +51,7 @@ class Models:
         started = time.perf_counter()
         try:
             options = AnalyzerOptions(detector=s.detector, model=s.model, detect_size=s.detect_size,
-                                      threads=s.inference_threads)
+                                      threads=s.inference_threads, prior_correction=s.prior_correction)
             analyzer = Analyzer.from_options(options)
         except Exception as e:
             self.error = str(e)

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ferkit.card import MAX_PRIOR_TAU
 from ferkit.errors import UsageError, check_int, check_number
 
 TOKEN_ENV = "FERKIT_TOKEN"
@@ -53,6 +54,7 @@ class ServeSettings:
     model: str = "default"
     detector: str = "retinaface"
     detect_size: int | None = None
+    prior_correction: float | None = None   # None: the model card's
     threads: int = 0                  # inference threads per analysis (0: cores // workers)
     workers: int = field(default_factory=default_workers)
     queue: int | None = None          # None: 4 x workers
@@ -79,6 +81,7 @@ class ServeSettings:
         if self.port > 65535:
             raise UsageError(f"port must be from 0 to 65535, got {self.port}")
         check_int("detect_size", self.detect_size, low=32, optional=True)
+        check_number("prior_correction", self.prior_correction, low=0.0, high=MAX_PRIOR_TAU, optional=True)
         check_int("threads", self.threads, low=0)
         check_int("workers", self.workers, low=1)
         check_int("queue", self.queue, low=0, optional=True)
