@@ -132,6 +132,14 @@ MIN_FACE_SIZE = typer.Option(None, "--min-face-size", min=1, help="Ignore faces 
 DETECT_SIZE = typer.Option(None, "--detect-size", min=32, help="Detect on images scaled to this longer side (pixels); smaller is faster, 320 still finds faces from ~30 px. Default: the detector's own.")
 PRIOR_CORRECTION = typer.Option(None, "--prior-correction", min=0.0, max=2.0, help="Class-prior correction strength: 0 = off, 1 = answer as if every expression were equally common (default: the model card's; `ferkit models` shows it).")
 THREADS = typer.Option(0, "--threads", min=0, help="CPU threads for inference (0 = automatic).")
+EVERY = typer.Option(None, "--every", min=1, help="Analyse every N-th frame.")
+FPS = typer.Option(None, "--fps", min=0.001, help="Analyse F frames per second of video (by timestamp).")
+DETECT_EVERY = typer.Option(1, "--detect-every", min=1, help="Run the detector on every K-th analysed frame; between, faces follow their tracks' predicted boxes.")
+SMOOTHING = typer.Option("ema", "--smoothing", help="Smoothing of each track's probabilities in the summaries: ema[:alpha], window[:frames] or none.")
+SMOOTH_FRAMES = typer.Option(False, "--smooth-frames", help="Write smoothed (not raw) probabilities to frames.csv too.")
+MIN_TRACK_FRAMES = typer.Option(3, "--min-track-frames", min=1, help="Leave tracks with fewer analysed frames out of the summaries.")
+MAX_GAP = typer.Option(10, "--max-gap", min=0, help="Analysed frames a track survives without a detection.")
+CUT_THRESHOLD = typer.Option(0.33, "--cut-threshold", min=0.0, max=1.0, help="Colour-histogram change that counts as a scene cut and ends all tracks (0: off).")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar or summary.")
 
 
@@ -168,3 +176,22 @@ def check_names(detector: str | None, model: str | None) -> None:
         from ferkit.detect import check_detector_name
 
         check_detector_name(detector)
+
+
+def video_options(every, fps, detect_every, smoothing, smooth_frames, min_track_frames,
+                  max_gap, cut_threshold, *, annotate: bool, plots: bool, audio: bool):
+    """The :class:`~ferkit.video.VideoOptions` of the command line, checked before
+    the video stack and the models load (:mod:`ferkit.video.options` imports
+    nothing heavy)."""
+    from ferkit.errors import UsageError
+    from ferkit.video.options import VideoOptions
+
+    if every is not None and fps is not None:
+        raise typer.BadParameter("give --every or --fps, not both", param_hint="--every/--fps")
+    try:
+        return VideoOptions(every=every, fps=fps, detect_every=detect_every, smoothing=smoothing,
+                            smooth_frames=smooth_frames, min_track_frames=min_track_frames,
+                            max_gap=max_gap, cut_threshold=cut_threshold, annotate=annotate,
+                            plots=plots, audio=audio)
+    except UsageError as e:
+        raise typer.BadParameter(str(e)) from None

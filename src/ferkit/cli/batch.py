@@ -13,29 +13,27 @@ import typer
 
 from . import app
 from ._common import (
+    CUT_THRESHOLD,
+    DETECT_EVERY,
     DETECT_SIZE,
     DETECTOR,
+    EVERY,
+    FPS,
     MARGIN,
+    MAX_GAP,
     MIN_FACE_SIZE,
+    MIN_TRACK_FRAMES,
     MODEL,
     PRIOR_CORRECTION,
     QUIET,
+    SMOOTHING,
     THREADS,
     analyzer_options,
     check_names,
     err_console,
     print_error,
     print_warning,
-)
-from .video import (
-    CUT_THRESHOLD,
-    DETECT_EVERY,
-    EVERY,
-    FPS,
-    MAX_GAP,
-    MIN_TRACK_FRAMES,
-    SMOOTHING,
-    _video_options,
+    video_options,
 )
 
 
@@ -81,11 +79,10 @@ def batch(
         raise typer.BadParameter("--address and --cpus-per-worker need --engine ray", param_hint="--engine")
     if annotate and not video:
         raise typer.BadParameter("--annotate needs --video", param_hint="--annotate")
-    video_options = None
+    per_video = None
     if video:
-        video_options = _video_options(every, fps, detect_every, smoothing, False, min_track_frames,
-                                       max_gap, cut_threshold, annotate=annotate, plots=False,
-                                       audio=annotate)
+        per_video = video_options(every, fps, detect_every, smoothing, False, min_track_frames,
+                                  max_gap, cut_threshold, annotate=annotate, plots=False, audio=annotate)
     names = list(inputs or [])
     if file_list is not None:
         from ferkit.batch.plan import read_list
@@ -100,7 +97,7 @@ def batch(
     report = run_batch(names, out, kind="videos" if video else "images", engine=engine.value,
                        fmt=fmt.value, options=analyzer_options(detector, model, margin, min_face_size,
                                                                detect_size, threads, prior_correction),
-                       crop=crops, video=video_options, address=address, workers=workers,
+                       crop=crops, video=per_video, address=address, workers=workers,
                        cpus_per_worker=cpus_per_worker, batch_size=batch_size, part_size=part_size,
                        overwrite=overwrite, progress=not quiet, on_error=print_error,
                        on_notice=print_warning)

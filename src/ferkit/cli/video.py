@@ -20,30 +20,30 @@ from ferkit.progress import progress_bar
 
 from . import app
 from ._common import (
+    CUT_THRESHOLD,
+    DETECT_EVERY,
     DETECT_SIZE,
     DETECTOR,
+    EVERY,
     EXIT_INTERRUPTED,
+    FPS,
     MARGIN,
+    MAX_GAP,
     MIN_FACE_SIZE,
+    MIN_TRACK_FRAMES,
     MODEL,
     PRIOR_CORRECTION,
     QUIET,
+    SMOOTH_FRAMES,
+    SMOOTHING,
     THREADS,
     analyzer_options,
     check_names,
     err,
     print_error,
     print_warning,
+    video_options,
 )
-
-EVERY = typer.Option(None, "--every", min=1, help="Analyse every N-th frame.")
-FPS = typer.Option(None, "--fps", min=0.001, help="Analyse F frames per second of video (by timestamp).")
-DETECT_EVERY = typer.Option(1, "--detect-every", min=1, help="Run the detector on every K-th analysed frame; between, faces follow their tracks' predicted boxes.")
-SMOOTHING = typer.Option("ema", "--smoothing", help="Smoothing of each track's probabilities in the summaries: ema[:alpha], window[:frames] or none.")
-SMOOTH_FRAMES = typer.Option(False, "--smooth-frames", help="Write smoothed (not raw) probabilities to frames.csv too.")
-MIN_TRACK_FRAMES = typer.Option(3, "--min-track-frames", min=1, help="Leave tracks with fewer analysed frames out of the summaries.")
-MAX_GAP = typer.Option(10, "--max-gap", min=0, help="Analysed frames a track survives without a detection.")
-CUT_THRESHOLD = typer.Option(0.33, "--cut-threshold", min=0.0, max=1.0, help="Colour-histogram change that counts as a scene cut and ends all tracks (0: off).")
 
 
 class FpsColumn(ProgressColumn):
@@ -70,7 +70,7 @@ def video(
 ) -> None:
     """Track every face in a video and follow its expression over time."""
     started = time.perf_counter()
-    options = _video_options(every, fps, detect_every, smoothing, smooth_frames, min_track_frames,
+    options = video_options(every, fps, detect_every, smoothing, smooth_frames, min_track_frames,
                              max_gap, cut_threshold, annotate=not no_annotate, plots=False,
                              audio=not no_audio)
     check_names(detector, model)
@@ -97,7 +97,7 @@ def live(
     q or Esc in the window, or Ctrl-C, ends; the summaries are written either way.
     """
     started = time.perf_counter()
-    options = _video_options(every, fps, detect_every, smoothing, False, min_track_frames,
+    options = video_options(every, fps, detect_every, smoothing, False, min_track_frames,
                              max_gap, cut_threshold, annotate=True, plots=False, audio=not no_audio)
     check_names(detector, model)
     window = _has_display()
@@ -115,25 +115,6 @@ def live(
     elif not window and not quiet:
         err.print(f"no display: writing the annotated stream to {out / 'annotated.mp4'}; Ctrl-C ends")
     _finish_run(run, _show if window else _drive, charts=True, quiet=quiet, started=started)
-
-
-def _video_options(every, fps, detect_every, smoothing, smooth_frames, min_track_frames,
-                   max_gap, cut_threshold, *, annotate: bool, plots: bool, audio: bool):
-    """The :class:`~ferkit.video.VideoOptions` of the command line, checked before
-    the video stack and the models load (:mod:`ferkit.video.options` imports
-    nothing heavy)."""
-    from ferkit.errors import UsageError
-    from ferkit.video.options import VideoOptions
-
-    if every is not None and fps is not None:
-        raise typer.BadParameter("give --every or --fps, not both", param_hint="--every/--fps")
-    try:
-        return VideoOptions(every=every, fps=fps, detect_every=detect_every, smoothing=smoothing,
-                            smooth_frames=smooth_frames, min_track_frames=min_track_frames,
-                            max_gap=max_gap, cut_threshold=cut_threshold, annotate=annotate,
-                            plots=plots, audio=audio)
-    except UsageError as e:
-        raise typer.BadParameter(str(e)) from None
 
 
 def _start(source: str, out: Path | None, options, analyzer_settings):
