@@ -10,8 +10,8 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from servetools import GROUP, SINGLE, assert_json_error, serving, state_of
 
-from conftest import GROUP, SINGLE, assert_json_error, serving, state_of
 from ferkit.results import ImageResult
 from ferkit.serve import ServeSettings
 from ferkit.writers import ResultWriter

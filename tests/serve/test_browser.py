@@ -17,8 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from conftest import GROUP, SHORTEST_CLIP, SINGLE, run_server
+from servetools import GROUP, SHORTEST_CLIP, SINGLE, run_server
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need playwright (ferkit[test])")
 

@@ -8,11 +8,11 @@ import re
 import time
 
 import pytest
+from servetools import SINGLE, TOKEN, assert_json_error, run_server, serving, state_of, tiny_video, wait_job
 from starlette.websockets import WebSocketDisconnect
 from videofiles import truncated_copy, write_audio_only
 
 import ferkit.serve.security as security
-from conftest import SINGLE, TOKEN, assert_json_error, run_server, serving, state_of, tiny_video, wait_job
 from imagefiles import astronaut, bomb_png, jpeg_bytes
 
 

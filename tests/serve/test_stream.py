@@ -6,9 +6,9 @@ from __future__ import annotations
 import av
 import numpy as np
 import pytest
+from servetools import SHORTEST_CLIP, serving
 from starlette.websockets import WebSocketDisconnect
 
-from conftest import SHORTEST_CLIP, serving
 from imagefiles import jpeg_bytes
 
 

@@ -11,8 +11,7 @@ import time
 import av
 import pytest
 from PIL import Image
-
-from conftest import SHORTEST_CLIP, serving, state_of, tiny_video, wait_job
+from servetools import SHORTEST_CLIP, serving, state_of, tiny_video, wait_job
 
 
 @pytest.mark.slow

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from videofiles import Path2D, face_sprites, render
+from videofiles import CROSSING_FRAMES, Path2D, face_sprites, render
 
 from ferkit import Analyzer
 from ferkit.video import analyze_video
-
-CROSSING_FRAMES = 50
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from skimage import data
-from videofiles import truncated_copy, write_video
+from videofiles import CROSSING_FRAMES, truncated_copy, write_video
 
-from conftest import CROSSING_FRAMES
 from ferkit.video import Smoothing, VideoResult, analyze_video
 
 

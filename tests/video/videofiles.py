@@ -14,6 +14,8 @@ from skimage import data
 
 from ferkit.imageio import load_image
 
+CROSSING_FRAMES = 50    # frames of the two-faces-crossing clip (conftest.crossing)
+
 
 def write_video(path: Path, frames, fps: int = 25, codec: str = "libx264", rotation: int = 0,
                 pts: list[int] | None = None, time_base: Fraction | None = None) -> Path:
