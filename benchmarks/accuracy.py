@@ -23,9 +23,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ferkit.train.config import DataConfig
 from ferkit.train.datasets import load_dataset, load_fer2013, load_ferplus
-from ferkit.train.datasets.filenames import KOREAN_AIHUB_PATTERN, korean_aihub_merge
+from ferkit.train.datasets.filenames import korean_aihub_data
 from ferkit.train.evaluate import evaluate_onnx, load_onnx_model
 from ferkit.train.splits import resolve_splits
 
@@ -35,10 +34,7 @@ DEFAULT_KOREAN = DEFAULT_DATA.parent / "korean_aihub"
 
 def korean_people(root: Path, card):
     """korean_aihub's held-out people (test split by person), cropped as inference crops."""
-    data = DataConfig(kind="filenames", path=str(root), pattern=KOREAN_AIHUB_PATTERN,
-                      group_by="person", group_merge=korean_aihub_merge(root),
-                      val_fraction=0.15, test_fraction=0.15,
-                      preprocess={"detector": "retinaface", "no_face": "center"})
+    data = korean_aihub_data(root, preprocess={"detector": "retinaface", "no_face": "center"})
     ds = load_dataset(data, card.input.size, card.input.channels, progress=True)
     return resolve_splits(ds, data).test
 

@@ -14,6 +14,7 @@ into ``src/ferkit/models``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -25,11 +26,13 @@ from ferkit.card import Metric, ModelCard, card_path_for
 from ferkit.labels import FER7, FERPLUS8, get_label_set
 from ferkit.train.checkpoint import save_checkpoint
 from ferkit.train.config import DataConfig, TrainConfig
+from ferkit.train.datasets import load_dataset
 from ferkit.train.datasets.base import FaceDataset
 from ferkit.train.datasets.fer2013 import ferplus_majority_as_fer7, load_fer2013, load_ferplus
-from ferkit.train.datasets.filenames import KOREAN_AIHUB_PATTERN, korean_aihub_merge, load_filenames
+from ferkit.train.datasets.filenames import korean_aihub_data
 from ferkit.train.evaluate import evaluate_onnx
 from ferkit.train.export import export_onnx
+from ferkit.train.splits import plan_splits
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "src" / "ferkit" / "models"
 TERMS = {
@@ -84,20 +87,14 @@ CROPS = {"detector": "retinaface", "template": "fer2013", "margin": 0.0, "no_fac
          "size": 48, "channels": 1}
 
 
-def korean_people(data: Path, label_set: str) -> tuple[FaceDataset, dict]:
-    """korean_aihub as inference crops, split by person exactly as the GPU run split it
-    (``group_assignment`` over the merged person ids, 15 % / 15 %, seed 0)."""
-    import unicodedata
-
-    from ferkit.train.splits import group_assignment
-
-    root = data / "korean_aihub"
-    merge = korean_aihub_merge(root)
-    ds = load_filenames(root, KOREAN_AIHUB_PATTERN, label_set, CROPS)
-    person = [unicodedata.normalize("NFC", Path(s).stem).split("_")[0] for s in ds.sources]
-    person = np.array([merge.get(p, p) for p in person])
-    ds.split = group_assignment(person, 0.15, 0.15, seed=0).astype(object)
-    return ds, merge
+def korean_people(data: Path, label_set: str | None) -> tuple[FaceDataset, DataConfig]:
+    """korean_aihub as inference crops with each sample's role (train/val/test) in ``split``,
+    and the data config that names those roles: the person split of ``korean_aihub_data``, the
+    one the GPU run trained with."""
+    config = korean_aihub_data(data / "korean_aihub", label_set, CROPS)
+    ds = load_dataset(config, CROPS["size"], CROPS["channels"])
+    ds.split = plan_splits(ds, config).roles
+    return ds, dataclasses.replace(config, train_split="train", val_split="val", test_split="test")
 
 
 def korean_fer7_test(data: Path) -> FaceDataset:
@@ -212,14 +209,10 @@ def main() -> None:
     if "korean6" in args.only:
         state, meta = load_gpu_state([args.gpu_out / "korean6.pt"])
         spec = meta["spec"]
-        ds, merge = korean_people(args.data, "korean6")
+        ds, korean = korean_people(args.data, "korean6")
         cfg = TrainConfig(name="korean6", model=spec["arch"], channels=1, image_size=spec["image"],
                           input_size=spec["crop"], drop_rate=0.4, augment="robust",
-                          data=DataConfig(kind="filenames", path=str(args.data / "korean_aihub"),
-                                          pattern=KOREAN_AIHUB_PATTERN, label_set="korean6", group_by="person",
-                                          group_merge=merge, val_fraction=0.15, test_fraction=0.15,
-                                          train_split="train", val_split="val", test_split="test",
-                                          preprocess=CROPS),
+                          data=korean,
                           notes="korean_aihub, split by person; see training.recipe")
         ck = write_checkpoint(state, meta, cfg, get_label_set("korean6").labels, "korean6",
                               args.work / "korean6" / "best.ckpt")

@@ -93,3 +93,17 @@ def korean_aihub_merge(root: str | os.PathLike) -> dict[str, str]:
     with open(path, encoding="utf-8", newline="") as f:
         return {r["subject_hash"]: r["same_person_as"] for r in csv.DictReader(f)
                 if r.get("same_person_as") and r["same_person_as"] < r["subject_hash"]}
+
+
+def korean_aihub_data(root: str | os.PathLike, label_set: str | None = None,
+                      preprocess: dict | None = None, val_fraction: float = 0.15,
+                      test_fraction: float = 0.15, seed: int = 0):
+    """The :class:`~ferkit.train.config.DataConfig` of korean_aihub as it sits: labels from
+    the file names, split by person (``group_by``; ids its ``subjects.csv`` names as one
+    person merged). The defaults are the split ferkit's Korean models and benchmarks use."""
+    from ferkit.train.config import DataConfig
+
+    return DataConfig(kind="filenames", path=os.fspath(root), pattern=KOREAN_AIHUB_PATTERN,
+                      label_set=label_set, group_by="person", group_merge=korean_aihub_merge(root),
+                      val_fraction=val_fraction, test_fraction=test_fraction, split_seed=seed,
+                      preprocess=dict(preprocess or {}))
