@@ -49,6 +49,17 @@ def test_packaged_int8_weights_are_unsigned():
         assert onnx.TensorProto.INT8 not in weights, name
 
 
+def test_packaged_models_keep_their_logits_float():
+    """Logits quantised after the heads tie on an 8-bit grid (1-2 % of faces had two classes
+    exactly level, decided by label order); see ferkit.train.export.keep_logits_float."""
+    onnx = pytest.importorskip("onnx", reason="reading the graph needs onnx (the train extra)")
+
+    for name, path in packaged_models().items():
+        nodes = list(onnx.load(str(path)).graph.node)
+        last = max(i for i, n in enumerate(nodes) if n.op_type in ("Gemm", "MatMul"))
+        assert "QuantizeLinear" not in {n.op_type for n in nodes[last + 1:]}, name
+
+
 def _card(name):
     return resolve_model(name)[1]
 
@@ -135,3 +146,29 @@ def test_korean6_card_figures_reproduce_on_held_out_people(shared_data, tmp_path
     rep = evaluate_onnx("korean6", dataset=ds, split="all", progress=False)
     assert rep.samples == claimed.samples
     assert rep.accuracy == pytest.approx(claimed.value, abs=2e-3)
+
+
+def test_fer_models_record_their_class_prior_and_how_its_correction_was_chosen():
+    for name in ("fer7-default", "fer7-crowd", "ferplus8"):
+        pc = _card(name).prior_correction
+        assert pc is not None and len(pc.prior) == len(_card(name).labels), name
+        sel = pc.selection
+        assert sel["command"].startswith("python benchmarks/prior_correction.py --model " + name)
+        # the tau applied by default is the selected one or, when the test sets say it costs
+        # accuracy on the model's own labels, 0
+        assert pc.tau in (0.0, sel["selected_tau"]) and sel["verdict"]
+        assert str(sel["selected_tau"]) in sel["test"][next(iter(sel["test"]))]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["fer7-default", "fer7-crowd"])
+def test_card_prior_is_the_mean_calibrated_prediction_on_publictest(name, fer2013_dataset):
+    import numpy as np
+
+    from ferkit.classify import ExpressionClassifier
+    from ferkit.train.onnx_inference import onnx_outputs
+
+    pc = _card(name).prior_correction
+    clf = ExpressionClassifier(name, prior_correction=0)
+    probs = onnx_outputs(clf, fer2013_dataset.select_split("PublicTest").images)
+    np.testing.assert_allclose(pc.prior, probs.mean(0), atol=1e-6)
