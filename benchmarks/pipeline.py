@@ -1,7 +1,7 @@
 """Image-pipeline speed on this machine, ferkit now against ferkit before and `fer`.
 
     python benchmarks/pipeline.py [--threads N] [--folder DIR] [--rounds R] [--fer-path DIR]
-                                  [--accuracy-samples N]
+                                  [--accuracy-samples N] [--also-model NAME]
 
 Every figure is measured in one run, "now" (``fast=True``: coarse-to-fine
 detection, decoding and detection overlapped with classification) against
@@ -269,6 +269,8 @@ def main() -> None:
                         help="folder with fer (and ai-edge-litert) for the fer comparison")
     parser.add_argument("--accuracy-samples", type=int, default=300,
                         help="faces of each labelled set for the accuracy row (0: skip)")
+    parser.add_argument("--also-model", help="also time the folder with this packaged model as the "
+                        "classifier (fast path), e.g. fer7-crowd: what a faster classifier buys")
     parser.add_argument("--fer-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.fer_worker:
@@ -310,13 +312,20 @@ def main() -> None:
     # the shared photos
     files = sorted(p for p in args.folder.glob("*") if is_image_path(p)) if args.folder.is_dir() else []
     if files:
-        rates = {"now": [], "before": []}
+        runs = {"before": before, "now": now}
+        if args.also_model:
+            runs["also"] = Analyzer(model=args.also_model, threads=args.threads, fast=True)
+        rates = {name: [] for name in runs}
         for _ in range(max(1, args.rounds // 2)):
-            for name, analyzer in (("before", before), ("now", now)):
+            for name, analyzer in runs.items():
                 rates[name].append(folder_rate(analyzer, files))
         r_now, r_before = statistics.median(rates["now"]), statistics.median(rates["before"])
         rows.append((f"folder of the {len(files)} shared photos, images/s (decode included)",
                      f"{r_now:.2f}", f"{r_before:.2f}", f"{r_now / r_before:.2f}x"))
+        if args.also_model:
+            r_also = statistics.median(rates["also"])
+            rows.append((f"  now with the {runs['also'].card.name} classifier", f"{r_also:.2f}",
+                         f"{r_before:.2f}", f"{r_also / r_before:.2f}x"))
         if (args.folder / "faces.csv").is_file():
             now.detector.passes.clear()
             counts = {name: face_counts(a, args.folder) for name, a in (("now", now), ("before", before))}

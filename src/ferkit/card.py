@@ -118,8 +118,9 @@ class PriorCorrection:
 
     ``tau = 1`` answers as if every class were equally common; ``tau = 0``
     (off) leaves the probabilities as they are. ``prior`` is the class
-    distribution the model learned, in label order (its scale does not matter); ``source`` says how it was
-    estimated and ``selection`` how ``tau`` was chosen, with what it measured.
+    distribution the model learned, in label order (its scale does not matter);
+    ``source`` says how it was estimated and ``selection`` how ``tau`` was
+    chosen, with what it measured.
     """
 
     prior: list[float]
