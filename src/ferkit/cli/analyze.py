@@ -79,7 +79,7 @@ def analyze(
 
     err = err_console()
     options = analyzer_options(detector, model, margin, min_face_size, detect_size, threads,
-                                           prior_correction)
+                               prior_correction)
     analyzer = Analyzer.from_options(options, keep_crops=save_crops is not None)
     from ferkit.labels import display_names
 

@@ -76,7 +76,7 @@ def video(
     check_names(detector, model)
     run = _start(source, out, options,
                  lambda: analyzer_options(detector, model, margin, min_face_size, detect_size, threads,
-                                           prior_correction))
+                                          prior_correction))
     _finish_run(run, _drive, charts=not no_plots, quiet=quiet, started=started)
 
 
@@ -108,7 +108,7 @@ def live(
         out = Path(f"ferkit-live-{time.strftime('%Y%m%d-%H%M%S')}")
     run = _start(source, out, options,
                  lambda: analyzer_options(detector, model, margin, min_face_size, detect_size, threads,
-                                           prior_correction))
+                                          prior_correction))
     if no_gui:
         print_warning(f"OpenCV here has no window support, so the stream goes to {out / 'annotated.mp4'}; "
                       f"{OPENCV_WINDOW_HINT}")
