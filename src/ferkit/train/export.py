@@ -616,6 +616,8 @@ def quantize_model(float_path: Path, card: ModelCard, members: list[LoadedCheckp
     qcard = copy.deepcopy(card)
     qcard.name = card.name + "-int8"
     qcard.metrics = []
+    if qcard.prior_correction is not None:
+        qcard.prior_correction.source += ", of the float model"
     qcard.save(card_path_for(out))
     rep = evaluate_onnx(out, dataset=eval_part, split="all", progress=progress)
     rep.split = eval_name
