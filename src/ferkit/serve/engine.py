@@ -213,9 +213,12 @@ class WorkPool:
             raise ApiError(503, "shutting_down", "the server is shutting down") from None
 
         def done(_) -> None:
-            slot.release()
-            if cleanup is not None:
-                cleanup()
+            # files first: a free place never waits on the last request's files
+            try:
+                if cleanup is not None:
+                    cleanup()
+            finally:
+                slot.release()
 
         future.add_done_callback(done)
         wrapped = asyncio.wrap_future(future)
