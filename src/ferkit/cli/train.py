@@ -98,7 +98,7 @@ def train_command(
     max_train_samples: int | None = typer.Option(None, "--max-train-samples", min=0, help="Train on a random subset of this size."),
     threads: int | None = typer.Option(None, "--threads", min=0, help="torch CPU threads (0 = torch's default)."),
     seed: int | None = typer.Option(None, "--seed", help="Override the random seed."),
-    init: str | None = typer.Option(None, "--init", help="Fine-tune: start from a packaged model's weights (e.g. fer7-default; see `ferkit models`) or a checkpoint / run folder. Its architecture and input are used; a new label set gets a new head."),
+    init: str | None = typer.Option(None, "--init", help="Fine-tune: start from a packaged model's float weights (e.g. fer7-crowd; `ferkit models` shows which ship them) or a checkpoint / run folder. Its architecture and input are used; a new label set gets a new head."),
     freeze_epochs: int | None = typer.Option(None, "--freeze-epochs", min=0, help="With --init: train only the classifier head for this many epochs, then every layer."),
     experiment_log: Path | None = EXPERIMENT_LOG,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),

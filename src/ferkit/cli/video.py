@@ -71,8 +71,8 @@ def video(
     """Track every face in a video and follow its expression over time."""
     started = time.perf_counter()
     options = video_options(every, fps, detect_every, smoothing, smooth_frames, min_track_frames,
-                             max_gap, cut_threshold, annotate=not no_annotate, plots=False,
-                             audio=not no_audio)
+                            max_gap, cut_threshold, annotate=not no_annotate, plots=False,
+                            audio=not no_audio)
     check_names(detector, model)
     run = _start(source, out, options,
                  lambda: analyzer_options(detector, model, margin, min_face_size, detect_size, threads,
@@ -98,7 +98,7 @@ def live(
     """
     started = time.perf_counter()
     options = video_options(every, fps, detect_every, smoothing, False, min_track_frames,
-                             max_gap, cut_threshold, annotate=True, plots=False, audio=not no_audio)
+                            max_gap, cut_threshold, annotate=True, plots=False, audio=not no_audio)
     check_names(detector, model)
     window = _has_display()
     no_gui = window and not _opencv_has_gui()   # opencv-python-headless: no windows

@@ -66,7 +66,7 @@ class VideoAnalysis:
             "detector": getattr(analyzer.detector, "name", type(analyzer.detector).__name__),
             "detect_size": getattr(analyzer.detector, "max_side", None),
             "model": analyzer.card.name,
-            "prior_correction": getattr(analyzer.classifier, "prior_tau", 0.0),
+            "prior_correction": analyzer.classifier.prior_tau,
         }
         # Decoding and detection overlap the analysis on a worker thread unless
         # the analyzer asks for one stage at a time (AnalyzerOptions.fast).
